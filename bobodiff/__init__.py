@@ -1,0 +1,41 @@
+"""bobodiff: automatic differentiation in pure Python + NumPy.
+
+* Forward mode: :class:`Dual` (alias ``AutoDiff``), :func:`variable`, :func:`constant`.
+* Reverse mode: :class:`Tensor`, ``.backward()``, :func:`no_grad`.
+* Functional API: :func:`grad`, :func:`value_and_grad`, :func:`jvp`, :func:`vjp`,
+  :func:`jacfwd`, :func:`jacrev`, :func:`hessian`.
+* Math: :func:`sin`, :func:`cos`, ... accept floats, arrays, Duals and Tensors.
+* The derivative rules of every primitive: :data:`bobodiff.rules.RULES`.
+"""
+
+from . import nn, rules
+from .forward import AutoDiff, Dual, constant, variable
+from .functional import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .functions import (
+    abs,
+    cos,
+    exp,
+    log,
+    matmul,
+    maximum,
+    mean,
+    relu,
+    reshape,
+    sigmoid,
+    sin,
+    sqrt,
+    sum,
+    tan,
+    tanh,
+    transpose,
+)
+from .reverse import Tensor, enable_grad, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoDiff", "Dual", "Tensor", "abs", "constant", "cos", "enable_grad", "exp", "grad",
+    "hessian", "is_grad_enabled", "jacfwd", "jacrev", "jvp", "log", "matmul", "maximum",
+    "mean", "nn", "no_grad", "relu", "reshape", "rules", "sigmoid", "sin", "sqrt", "sum",
+    "tan", "tanh", "transpose", "value_and_grad", "variable", "vjp",
+]

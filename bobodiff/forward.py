@@ -1,0 +1,267 @@
+"""Forward mode: dual numbers (value + tangent) by operator overloading.
+
+A :class:`Dual` carries a value and its tangent (directional derivative). Each primitive
+reads its local derivative from the rule table (:mod:`bobodiff.rules`) and multiplies
+the tangent by it: no graph is built, derivatives flow with the computation.
+
+Values and tangents may be Python floats (the fast path: ``math``, no NumPy) or NumPy
+arrays. A tangent may carry one extra *leading* axis of k directions
+(``tangent.ndim == value.ndim + 1``): one pass then yields k directional derivatives,
+e.g. a whole Jacobian.
+
+The report's names stay usable: ``AutoDiff`` is ``Dual``, ``.valeur`` / ``.derive`` are
+``.value`` / ``.tangent``, and ``variable(x)`` / ``constant(x)`` seed 1 / 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._state import STATE
+from .core import Wrapper, apply
+from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of
+
+__all__ = ["Dual", "AutoDiff", "variable", "constant"]
+
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
+    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
+)
+
+
+def _ndim(x: Any) -> int:
+    t = type(x)
+    if t is float or t is int:
+        return 0
+    return len(shape_of(x))
+
+
+def _is_batched(tangent: Any, value: Any) -> bool:
+    """True when ``tangent`` carries a leading axis of directions."""
+    if type(tangent) is float:
+        return False
+    return _ndim(tangent) == _ndim(value) + 1
+
+
+def _align(tangent: Any, value_ndim: int, out_ndim: int) -> Any:
+    """Insert axes after the direction axis so a batched tangent broadcasts against ``out``."""
+    if value_ndim >= out_ndim:
+        return tangent
+    s = shape_of(tangent)
+    return tangent.reshape(s[:1] + (1,) * (out_ndim - value_ndim) + s[1:])
+
+
+class Dual(Wrapper):
+    """A value with its tangent: ``Dual(3.0, 1.0)`` is x = 3 seeded with dx = 1."""
+
+    __slots__ = ("value", "tangent", "_level")
+
+    def __init__(self, value: Any, tangent: Any = 0.0) -> None:
+        if type(value) is int:
+            value = float(value)
+        if type(tangent) is int:
+            tangent = float(tangent)
+        self.value = value
+        self.tangent = tangent
+        self._level = STATE.depth
+
+    @classmethod
+    def _make(cls, value: Any, tangent: Any, level: int) -> Dual:
+        d = cls.__new__(cls)
+        d.value = value
+        d.tangent = tangent
+        d._level = level
+        return d
+
+    def _primal(self) -> Any:
+        return self.value
+
+    # -- the engine ------------------------------------------------------------------
+    @classmethod
+    def _apply(cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int) -> Dual:
+        values = []
+        tangents = []
+        for a in args:
+            if type(a) is Dual and a._level == level:
+                values.append(a.value)
+                tangents.append(a.tangent)
+            else:  # a constant at this level (plain value or an outer transformation's)
+                values.append(a)
+                tangents.append(None)
+        ops = backend_for(tuple(values))
+        out = getattr(ops, rule.name)(*values, **params)
+        if type(rule) is Elementwise:
+            tangent = _elementwise_jvp(rule, ops, values, tangents, out)
+        else:
+            tangent = _structural_jvp(rule, values, tangents, out, params)
+        return cls._make(out, tangent, level)
+
+    # -- the report's names ----------------------------------------------------------
+    @property
+    def valeur(self) -> Any:
+        """The report's name for :attr:`value`."""
+        return self.value
+
+    @property
+    def derive(self) -> Any:
+        """The report's name for :attr:`tangent`."""
+        return self.tangent
+
+    # -- array-like ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return shape_of(self.value)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return np.result_type(self.value)
+
+    @property
+    def T(self) -> Dual:
+        return self.transpose()
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Dual:
+        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Dual:
+        shape = self.shape
+        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+        count = int(np.prod([shape[a] for a in axes])) if shape else 1
+        return self.sum(axis, keepdims) * (1.0 / count)
+
+    def reshape(self, *shape: Any) -> Dual:
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
+
+    def transpose(self, *axes: Any) -> Dual:
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
+        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
+
+    def __getitem__(self, index: Any) -> Dual:
+        return apply(RULES["getitem"], (self,), {"index": index})
+
+    # -- operators -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Dual:
+        return apply(_ADD, (self, other))
+
+    def __radd__(self, other: Any) -> Dual:
+        return apply(_ADD, (other, self))
+
+    def __sub__(self, other: Any) -> Dual:
+        return apply(_SUB, (self, other))
+
+    def __rsub__(self, other: Any) -> Dual:
+        return apply(_SUB, (other, self))
+
+    def __mul__(self, other: Any) -> Dual:
+        return apply(_MUL, (self, other))
+
+    def __rmul__(self, other: Any) -> Dual:
+        return apply(_MUL, (other, self))
+
+    def __truediv__(self, other: Any) -> Dual:
+        return apply(_DIV, (self, other))
+
+    def __rtruediv__(self, other: Any) -> Dual:
+        return apply(_DIV, (other, self))
+
+    def __pow__(self, other: Any) -> Dual:
+        return apply(_POW, (self, other))
+
+    def __rpow__(self, other: Any) -> Dual:
+        return apply(_POW, (other, self))
+
+    def __matmul__(self, other: Any) -> Dual:
+        return apply(_MATMUL, (self, other))
+
+    def __rmatmul__(self, other: Any) -> Dual:
+        return apply(_MATMUL, (other, self))
+
+    def __neg__(self) -> Dual:
+        return apply(_NEG, (self,))
+
+    def __pos__(self) -> Dual:
+        return self
+
+    # Comparisons compare values and give plain booleans / arrays (no derivative).
+    def __lt__(self, other: Any) -> Any:
+        return self.value < _plain(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.value <= _plain(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.value > _plain(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.value >= _plain(other)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __repr__(self) -> str:
+        return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
+
+
+AutoDiff = Dual
+"""The report's name for :class:`Dual`."""
+
+
+def _plain(x: Any) -> Any:
+    return x.value if type(x) is Dual else x
+
+
+def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, out: Any) -> Any:
+    """Sum over arguments of (local derivative) x (argument tangent)."""
+    total = None
+    out_ndim = -1
+    for i, t in enumerate(tangents):
+        if t is None:
+            continue
+        d = rule.partials[i](ops, *values, out)
+        if type(t) is not float and _is_batched(t, values[i]):
+            if out_ndim < 0:
+                out_ndim = _ndim(out)
+            t = _align(t, _ndim(values[i]), out_ndim)
+        term = t if d is ONE else (-t if d is MINUS_ONE else d * t)
+        total = term if total is None else total + term
+    return 0.0 if total is None else total
+
+
+def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: dict) -> Any:
+    """Apply a structural rule's jvp; tangents that are a plain zero count as absent."""
+    ts = [
+        None if (t is None or (type(t) is float and t == 0.0 and shape_of(v) != ())) else t
+        for t, v in zip(tangents, values)
+    ]
+    present = [(t, v) for t, v in zip(ts, values) if t is not None]
+    if not present:
+        return 0.0
+    batched = _is_batched(*present[0])
+    ops = backend_for(tuple(values) + tuple(t for t, _ in present))
+    return rule.jvp(ops, ts, tuple(values), out, params, batched)
+
+
+def variable(x: Any) -> Dual:
+    """A Dual to differentiate with respect to: tangent 1 for a float, the identity basis
+    (a leading axis of ``x.size`` directions) for an array."""
+    if isinstance(x, np.ndarray):
+        x = x if x.dtype.kind == "f" else x.astype(np.float64)
+        basis = np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
+        return Dual(x, basis)
+    return Dual(float(x), 1.0)
+
+
+def constant(x: Any) -> Dual:
+    """A Dual held constant: tangent 0."""
+    if isinstance(x, np.ndarray):
+        return Dual(x, np.zeros_like(x, dtype=np.result_type(x, 1.0)))
+    return Dual(float(x), 0.0)

@@ -1,0 +1,276 @@
+"""The functional API (JAX's names and contracts) on top of both modes.
+
+``grad``, ``value_and_grad``, ``vjp`` and ``jacrev`` run reverse mode; ``jvp`` and ``jacfwd``
+run forward mode; ``hessian`` is ``jacfwd(jacrev(f))``. Each call wraps its inputs one
+level deeper than whatever surrounds it, so transformations nest (``grad(grad(f))``) and
+values closed over from an outer transformation are constants of the inner one.
+
+Inputs may be Python floats or NumPy arrays (float32 stays float32); ``argnums`` may be an
+int or a tuple of ints (then the result is a tuple).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._state import new_level
+from .forward import Dual
+from .reverse import Tensor, backprop
+from .rules import shape_of
+
+__all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian"]
+
+
+def _argnums(argnums: int | Sequence[int], nargs: int) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for i in nums:
+        if not isinstance(i, int) or not -nargs <= i < nargs:
+            raise ValueError(f"argnums={argnums!r} is out of range for a call with {nargs} "
+                             "positional argument(s)")
+    return tuple(i % nargs for i in nums), single
+
+
+def _as_input(x: Any, what: str) -> Any:
+    """Check that ``x`` can be differentiated with respect to; ints become floats."""
+    if type(x) is int or type(x) is bool:
+        return float(x)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind != "f":
+            return x.astype(np.float64)
+        return x
+    if isinstance(x, float | np.floating) or getattr(x, "_is_bobodiff_wrapper", False):
+        return x
+    if isinstance(x, list | tuple):
+        return np.asarray(x, dtype=np.float64)
+    raise TypeError(f"{what}: cannot differentiate with respect to a {type(x).__name__}; "
+                    "pass a float or a NumPy array")
+
+
+def _zeros_like(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return np.zeros_like(x)
+    if getattr(x, "_is_bobodiff_wrapper", False):
+        return 0.0 * x
+    return 0.0
+
+
+def _reverse_pass(f: Callable, args: tuple, nums: tuple[int, ...], name: str):
+    """Run ``f`` on tensors one level deeper; return (output tensor or value, inputs, level)."""
+    args = list(args)
+    with new_level() as level:
+        inputs = []
+        for i in nums:
+            t = Tensor(_as_input(args[i], name))
+            inputs.append(t)
+            args[i] = t
+        out = f(*args)
+    return out, inputs, level
+
+
+def _output_of_level(out: Any, level: int) -> bool:
+    return type(out) is Tensor and out._level == level
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> a function returning ``(f(*args), gradient of f w.r.t. args[argnums])``.
+
+    ``f`` must return a scalar.
+    """
+
+    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+        nums, single = _argnums(argnums, len(args))
+        out, inputs, level = _reverse_pass(f, args, nums, "grad")
+        if not _output_of_level(out, level):  # f does not depend on its inputs
+            grads = [_zeros_like(t.data) for t in inputs]
+            value = out
+        else:
+            value = out.data
+            if shape_of(value) != ():
+                raise TypeError(f"grad requires f to return a scalar, but it returned shape "
+                                f"{shape_of(value)}; use jacrev for vector outputs")
+            found = backprop(out, _unit(value), targets=inputs)
+            grads = [found.get(id(t), _zeros_like(t.data)) for t in inputs]
+        grads = [_match(g, t.data) for g, t in zip(grads, inputs)]
+        return value, grads[0] if single else tuple(grads)
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> a function returning the gradient of scalar ``f`` w.r.t. ``args[argnums]``."""
+    vg = value_and_grad(f, argnums)
+
+    def grad_f(*args: Any) -> Any:
+        return vg(*args)[1]
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return grad_f
+
+
+def _unit(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return np.ones_like(value)
+    if isinstance(value, np.floating):
+        return type(value)(1.0)
+    return 1.0
+
+
+def _match(g: Any, like: Any) -> Any:
+    """Give a gradient the shape and kind of its input (float for float, array for array)."""
+    if isinstance(like, np.ndarray) and not getattr(g, "_is_bobodiff_wrapper", False):
+        g = np.asarray(g, dtype=like.dtype)
+        if g.shape != like.shape:
+            g = np.broadcast_to(g, like.shape).copy()
+        return g
+    if type(like) is float and isinstance(g, np.ndarray):
+        return float(g)
+    return g
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns one gradient per primal."""
+    out, inputs, level = _reverse_pass(f, primals, tuple(range(len(primals))), "vjp")
+    depends = _output_of_level(out, level)
+    value = out.data if depends else out
+
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        if shape_of(cotangent) != shape_of(value):
+            raise ValueError(f"vjp: cotangent has shape {shape_of(cotangent)} but the output "
+                             f"has shape {shape_of(value)}")
+        if not depends:
+            return tuple(_zeros_like(t.data) for t in inputs)
+        found = backprop(out, cotangent, retain_graph=True, targets=inputs)
+        return tuple(_match(found.get(id(t), _zeros_like(t.data)), t.data) for t in inputs)
+
+    return value, vjp_fn
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J @ tangents)``: one forward-mode pass."""
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    with new_level() as level:
+        duals = []
+        for p, t in zip(primals, tangents):
+            p = _as_input(p, "jvp")
+            t = _as_input(t, "jvp")
+            if shape_of(p) != shape_of(t):
+                raise ValueError(f"jvp: primal of shape {shape_of(p)} has a tangent of shape "
+                                 f"{shape_of(t)}")
+            duals.append(Dual._make(p, t, level))
+        out = f(*duals)
+    return _split_dual(out, level, batch=())
+
+
+def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]:
+    """Value and tangent of ``out`` at ``level`` (zero tangent when ``out`` is a constant)."""
+    if isinstance(out, tuple | list):
+        pairs = [_split_dual(o, level, batch) for o in out]
+        return type(out)(p[0] for p in pairs), type(out)(p[1] for p in pairs)
+    if type(out) is Dual and out._level == level:
+        value, tangent = out.value, out.tangent
+    else:
+        value, tangent = out, 0.0
+    full = batch + shape_of(value)
+    if shape_of(tangent) != full and not getattr(tangent, "_is_bobodiff_wrapper", False):
+        dtype = np.result_type(value, 1.0) if not getattr(value, "_is_bobodiff_wrapper",
+                                                           False) else np.float64
+        tangent = np.broadcast_to(np.asarray(tangent, dtype=dtype), full).copy()
+        if full == ():
+            tangent = float(tangent)
+    return value, tangent
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> its Jacobian by forward mode, shape ``out.shape + in.shape``.
+
+    All directions travel in one pass, as a leading axis of the tangents.
+    """
+
+    def jacfwd_f(*args: Any) -> Any:
+        nums, single = _argnums(argnums, len(args))
+        jacs = tuple(_jacfwd_one(f, args, i) for i in nums)
+        return jacs[0] if single else jacs
+
+    jacfwd_f.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
+    return jacfwd_f
+
+
+def _jacfwd_one(f: Callable, args: tuple, i: int) -> Any:
+    args = list(args)
+    x = _as_input(args[i], "jacfwd")
+    in_shape = shape_of(x)
+    size = int(np.prod(in_shape))
+    with new_level() as level:
+        if in_shape == ():
+            args[i] = Dual._make(x, 1.0, level)
+            batch: tuple[int, ...] = ()
+        else:
+            dtype = np.result_type(x, 1.0) if not getattr(x, "_is_bobodiff_wrapper", False) \
+                else np.float64
+            basis = np.eye(size, dtype=dtype).reshape((size,) + in_shape)
+            args[i] = Dual._make(x, basis, level)
+            batch = (size,)
+        out = f(*args)
+    return _to_jacobian(out, level, batch, in_shape)
+
+
+def _to_jacobian(out: Any, level: int, batch: tuple[int, ...], in_shape: tuple) -> Any:
+    if isinstance(out, tuple | list):
+        return type(out)(_to_jacobian(o, level, batch, in_shape) for o in out)
+    _, tangent = _split_dual(out, level, batch)
+    if not batch:
+        return tangent
+    out_shape = shape_of(tangent)[1:]
+    nd = len(out_shape)
+    # (size, *out) -> (*out, size) -> (*out, *in)
+    moved = tangent.transpose(tuple(range(1, nd + 1)) + (0,))
+    return moved.reshape(out_shape + in_shape)
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> its Jacobian by reverse mode (one backward pass per output element)."""
+
+    def jacrev_f(*args: Any) -> Any:
+        nums, single = _argnums(argnums, len(args))
+
+        def f_of_selected(*selected: Any) -> Any:
+            full = list(args)
+            for i, s in zip(nums, selected):
+                full[i] = s
+            return f(*full)
+
+        value, vjp_fn = vjp(f_of_selected, *(args[i] for i in nums))
+        out_shape = shape_of(value)
+        if out_shape == ():
+            rows = [vjp_fn(_unit(value))]
+            jacs = rows[0]
+        else:
+            if getattr(value, "_is_bobodiff_wrapper", False):
+                raise TypeError("jacrev of a non-scalar function inside another "
+                                "transformation is not supported; use jacfwd instead")
+            dtype = np.result_type(value, 1.0)
+            rows = []
+            for k in range(int(np.prod(out_shape))):
+                seed = np.zeros(out_shape, dtype=dtype)
+                seed.flat[k] = 1.0
+                rows.append(vjp_fn(seed))
+            jacs = tuple(
+                np.stack([np.asarray(r[j]) for r in rows]).reshape(
+                    out_shape + shape_of(rows[0][j]))
+                for j in range(len(nums))
+            )
+        return jacs[0] if single else tuple(jacs)
+
+    jacrev_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
+    return jacrev_f
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``f`` -> its Hessian, ``jacfwd(jacrev(f))`` (forward-over-reverse)."""
+    return jacfwd(jacrev(f, argnums), argnums)

@@ -1,0 +1,407 @@
+"""Reverse mode: a Tensor records the operations that made it; ``backward()`` walks them back.
+
+Each operation on a :class:`Tensor` that needs a gradient makes a new node holding its
+parents, the primitive's rule (from :mod:`bobodiff.rules`) and the inputs the rule needs.
+``backward()`` orders the graph topologically with an explicit stack (no Python recursion,
+so million-node graphs are fine), walks it from the output back to the leaves multiplying
+gradients by the rules' local derivatives, accumulates into the leaves' ``.grad``, and frees
+each node as soon as it is done (unless ``retain_graph=True``).
+
+A node refers to its parents, never the other way round, and holds no closure: the graph
+has no reference cycles, so reference counting frees it without the cyclic collector.
+
+``Tensor`` over Python floats is the report's "one graph node per scalar" design and never
+touches NumPy; over arrays it is a vectorized engine with broadcasting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ._state import STATE
+from .core import Wrapper, apply
+from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
+
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
+
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
+    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
+)
+
+
+class _Freed:
+    """Marks a node whose graph was released by backward()."""
+
+    name = "<freed>"
+
+
+_FREED = _Freed()
+
+
+def _as_data(data: Any) -> Any:
+    t = type(data)
+    if t is float or t is np.ndarray and data.dtype.kind == "f":
+        return data
+    if t is int or t is bool:
+        return float(data)
+    if getattr(data, "_is_bobodiff_wrapper", False) or isinstance(data, float | np.floating):
+        return data
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "fc":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+class Tensor(Wrapper):
+    """A value (Python float or NumPy array) that records operations for reverse mode.
+
+    ``Tensor(data, requires_grad=True)``: as in the report, tracking is on by default.
+    After ``y.backward()``, each leaf that requires a gradient holds dy/dleaf in ``.grad``
+    (gradients accumulate across calls until :meth:`zero_grad`). Intermediate tensors
+    do not keep ``.grad``.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_level", "_parents", "_rule", "_ctx",
+                 "__weakref__")
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        self.data = _as_data(data)
+        self.grad: Any = None
+        self.requires_grad = bool(requires_grad)
+        self._level = STATE.depth
+        self._parents: tuple[Tensor | None, ...] | None = None
+        self._rule: Any = None
+        self._ctx: Any = None
+
+    def _primal(self) -> Any:
+        return self.data
+
+    # -- the engine ------------------------------------------------------------------
+    @classmethod
+    def _apply(
+        cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int
+    ) -> Tensor:
+        datas = []
+        parents = []
+        record = False
+        enabled = STATE.grad_enabled
+        for a in args:
+            if type(a) is Tensor and a._level == level:
+                datas.append(a.data)
+                if enabled and a.requires_grad:
+                    parents.append(a)
+                    record = True
+                else:
+                    parents.append(None)
+            else:  # a constant at this level
+                datas.append(a)
+                parents.append(None)
+        datas_t = tuple(datas)
+        out = getattr(backend_for(datas_t), rule.name)(*datas_t, **params)
+        t = cls.__new__(cls)
+        t.data = out
+        t.grad = None
+        t._level = level
+        if record:
+            t.requires_grad = True
+            t._parents = tuple(parents)
+            t._rule = rule
+            t._ctx = (datas_t, params)
+        else:
+            t.requires_grad = False
+            t._parents = None
+            t._rule = None
+            t._ctx = None
+        return t
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an operation."""
+        return self._rule is None
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` is the gradient flowing into ``self`` (required when ``self`` is not a
+        scalar). The graph is freed afterwards unless ``retain_graph=True``.
+        """
+        if grad is None:
+            shape = shape_of(self.data)
+            if shape != ():
+                raise RuntimeError(
+                    f"backward() without a grad argument needs a scalar output, but this "
+                    f"tensor has shape {shape}; call .sum() first or pass grad= of that shape"
+                )
+            grad = _ones_like(self.data)
+        elif shape_of(grad) != shape_of(self.data):
+            raise ValueError(
+                f"backward(grad=...): grad has shape {shape_of(grad)} but the tensor has "
+                f"shape {shape_of(self.data)}"
+            )
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad (made under no_grad(), "
+                "or from inputs with requires_grad=False)"
+            )
+        backprop(self, grad, retain_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data, requires_grad=False)
+
+    def item(self) -> float:
+        return float(self.data)
+
+    def numpy(self) -> Any:
+        return np.asarray(self.data)
+
+    # -- array-like ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return shape_of(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self) -> Any:
+        return np.result_type(self.data)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        shape = self.shape
+        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+        count = int(np.prod([shape[a] for a in axes])) if shape else 1
+        return self.sum(axis, keepdims) * (1.0 / count)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
+
+    def transpose(self, *axes: Any) -> Tensor:
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
+        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return apply(RULES["getitem"], (self,), {"index": index})
+
+    # -- operators -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return apply(_ADD, (self, other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return apply(_ADD, (other, self))
+
+    def __sub__(self, other: Any) -> Tensor:
+        return apply(_SUB, (self, other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return apply(_SUB, (other, self))
+
+    def __mul__(self, other: Any) -> Tensor:
+        return apply(_MUL, (self, other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return apply(_MUL, (other, self))
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return apply(_DIV, (self, other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return apply(_DIV, (other, self))
+
+    def __pow__(self, other: Any) -> Tensor:
+        return apply(_POW, (self, other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return apply(_POW, (other, self))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return apply(_MATMUL, (self, other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply(_MATMUL, (other, self))
+
+    def __neg__(self) -> Tensor:
+        return apply(_NEG, (self,))
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    # Comparisons compare data and give plain booleans / arrays (no gradient).
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _plain(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _plain(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _plain(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _plain(other)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+
+def _plain(x: Any) -> Any:
+    return x.data if type(x) is Tensor else x
+
+
+def _ones_like(x: Any) -> Any:
+    t = type(x)
+    if t is float:
+        return 1.0
+    if t is np.ndarray:
+        return np.ones_like(x)
+    if isinstance(x, np.floating):
+        return type(x)(1.0)
+    return 1.0  # a nested Dual/Tensor output: a plain 1 seeds it
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Non-leaf nodes reachable from ``root``, each after all of its parents (no recursion)."""
+    order: list[Tensor] = []
+    seen = {id(root)}
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node._rule is _FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (its buffers were freed "
+                "by the first backward()); pass retain_graph=True to the first call"
+            )
+        stack.append((node, True))
+        for p in node._parents:
+            if p is not None and p._rule is not None and id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, False))
+    return order
+
+
+def backprop(
+    root: Tensor, seed: Any, retain_graph: bool = False, targets: list[Tensor] | None = None
+) -> dict[int, Any]:
+    """Propagate ``seed`` from ``root`` back to the leaves.
+
+    With ``targets=None`` gradients accumulate into every leaf's ``.grad``. With a list of
+    leaves, nothing is written to ``.grad``: the gradients of those leaves are returned,
+    keyed by ``id`` (this is what the functional API uses).
+    """
+    collected: dict[int, Any] = {}
+    wanted = None if targets is None else {id(t) for t in targets}
+
+    def deliver(leaf: Tensor, g: Any) -> None:
+        if wanted is None:
+            if leaf.requires_grad:
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+        elif id(leaf) in wanted:
+            k = id(leaf)
+            collected[k] = g if k not in collected else collected[k] + g
+
+    if root._rule is None:  # backward on a leaf
+        deliver(root, seed)
+        return collected
+
+    order = _topological_order(root)
+    grads: dict[int, Any] = {id(root): seed}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        parents = node._parents
+        datas, params = node._ctx
+        rule = node._rule
+        if g is not None:
+            for p, gp in zip(parents, _parent_grads(rule, g, datas, node.data, params, parents)):
+                if p is None:
+                    continue
+                if p._rule is None:
+                    deliver(p, gp)
+                else:
+                    k = id(p)
+                    grads[k] = gp if k not in grads else grads[k] + gp
+        if not retain_graph:
+            node._parents = None
+            node._ctx = None
+            node._rule = _FREED
+    return collected
+
+
+def _parent_grads(
+    rule: Any, g: Any, datas: tuple, out: Any, params: dict, parents: tuple
+) -> list[Any]:
+    """The gradient flowing to each argument of one node (``None`` where none is needed)."""
+    ops = backend_for(datas + (g,))
+    if type(rule) is not Elementwise:
+        return list(rule.vjp(ops, g, datas, out, params))
+    result = []
+    for i, p in enumerate(parents):
+        if p is None:
+            result.append(None)
+            continue
+        d = rule.partials[i](ops, *datas, out)
+        gi = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+        if type(gi) is not float:
+            shape = shape_of(datas[i])
+            if shape_of(gi) != shape:
+                gi = unbroadcast(gi, shape)
+                if type(datas[i]) is float and type(gi) is np.ndarray:
+                    gi = float(gi)
+        result.append(gi)
+    return result
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Within this block, operations on tensors record no graph."""
+    previous = STATE.grad_enabled
+    STATE.grad_enabled = False
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Within this block, operations record a graph again (inside ``no_grad``)."""
+    previous = STATE.grad_enabled
+    STATE.grad_enabled = True
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations on tensors currently record a graph."""
+    return STATE.grad_enabled

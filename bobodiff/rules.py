@@ -1,0 +1,493 @@
+"""The table of primitive rules: the one place where bobodiff's derivatives live.
+
+Every differentiable primitive has one entry in ``RULES``:
+
+* an :class:`Elementwise` rule gives, for each argument, its *local derivative*
+  ``partial(ops, *args, out)``. Forward mode multiplies the argument's tangent by it;
+  reverse mode multiplies the incoming gradient by it and sums the result back to the
+  argument's shape (:func:`unbroadcast`).
+* a :class:`Structural` rule (sum, reshape, transpose, indexing, matmul, ...) gives an
+  explicit ``jvp`` / ``vjp`` pair, because its derivative is not a pointwise product.
+
+Rules never compute with a concrete library: they receive ``ops``, a *backend* namespace
+(:data:`MATH` for Python floats, :data:`NUMPY` for arrays, :data:`GENERIC` when the values
+are themselves Duals or Tensors, which is how nested derivatives such as Hessians work).
+
+Adding a primitive = adding one entry here (and its primal function to the backends).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------
+# Markers for trivial local derivatives: the engines skip the multiplication for them.
+# --------------------------------------------------------------------------------------
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+ONE = _Marker("ONE")
+MINUS_ONE = _Marker("MINUS_ONE")
+
+
+# --------------------------------------------------------------------------------------
+# Backends: the primal functions for one kind of value.
+# --------------------------------------------------------------------------------------
+
+
+class Backend:
+    """A namespace of primal functions for one kind of value (floats, arrays, wrappers)."""
+
+    def __init__(self, name: str, rank: int, **functions: Callable[..., Any]) -> None:
+        self.name = name
+        self.rank = rank  # when values of two kinds meet, the higher rank wins
+        self.__dict__.update(functions)
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name}>"
+
+
+def _np_float(fn: Callable[..., Any], *args: float) -> float:
+    """Evaluate ``fn`` the NumPy way (nan/inf plus a RuntimeWarning) and return a float."""
+    return float(fn(*(np.float64(a) for a in args)))
+
+
+# Python floats: `math`, with NumPy's semantics where `math` would raise
+# (log(-1) -> nan + warning, 1/0 -> inf + warning, exp(1000) -> inf + warning).
+def _m_div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return _np_float(np.divide, a, b)
+
+
+def _m_pow(a: float, b: float) -> float:
+    try:
+        r = a**b
+    except (ZeroDivisionError, OverflowError):
+        return _np_float(np.power, a, b)
+    if type(r) is complex:  # (-8.0) ** 0.5 is complex in Python; NumPy says nan
+        return _np_float(np.power, a, b)
+    return r
+
+
+def _m_guard(fn: Callable[[float], float], np_fn: Callable[..., Any]) -> Callable[[float], float]:
+    def guarded(x: float) -> float:
+        try:
+            return fn(x)
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return _np_float(np_fn, x)
+
+    guarded.__name__ = fn.__name__
+    return guarded
+
+
+def _m_sigmoid(x: float) -> float:
+    # Stable on both sides: exp is only ever taken of a non-positive number.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _np_sigmoid(x: Any) -> Any:
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, 1.0))
+
+
+def _m_step(x: float) -> float:
+    return 1.0 if x > 0 else 0.0
+
+
+def _m_sign(x: float) -> float:
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+def _m_maxgrad(x: float, y: float) -> float:
+    return 1.0 if x > y else (0.5 if x == y else 0.0)
+
+
+def _np_step(x: Any) -> Any:
+    x = np.asarray(x)
+    return (x > 0).astype(np.result_type(x, 1.0))
+
+
+def _np_maxgrad(x: Any, y: Any) -> Any:
+    dtype = np.result_type(x, y, 1.0)
+    return (np.greater(x, y) + 0.5 * np.equal(x, y)).astype(dtype)
+
+
+def _np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _float_sum(x: float, axis: Any = None, keepdims: bool = False) -> Any:
+    if axis in (None, (), 0, -1) and not keepdims:
+        return x
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _np_scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
+    g = np.asarray(g)
+    out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    np.add.at(out, index, g)
+    return out
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """The shape of a float (()), an array, or a Dual / Tensor."""
+    t = type(x)
+    if t is float or t is int:
+        return ()
+    if t is np.ndarray:
+        return x.shape
+    return x.shape if hasattr(x, "shape") else np.shape(x)
+
+
+_NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
+    add=np.add,
+    sub=np.subtract,
+    mul=np.multiply,
+    div=np.divide,
+    pow=np.power,
+    neg=np.negative,
+    sin=np.sin,
+    cos=np.cos,
+    tan=np.tan,
+    exp=np.exp,
+    log=np.log,
+    sqrt=np.sqrt,
+    tanh=np.tanh,
+    sigmoid=_np_sigmoid,
+    relu=lambda x: np.maximum(x, 0),
+    abs=np.abs,
+    maximum=np.maximum,
+    sign=np.sign,
+    step=_np_step,
+    maxgrad=_np_maxgrad,
+    sum=_np_sum,
+    reshape=lambda x, shape: np.reshape(x, shape),
+    transpose=lambda x, axes=None: np.transpose(x, axes),
+    getitem=lambda x, index: x[index],
+    matmul=np.matmul,
+    scatter=_np_scatter,
+    broadcast_to=np.broadcast_to,
+    shape=shape_of,
+)
+
+NUMPY = Backend("numpy", 1, **_NUMPY_COMMON)
+
+MATH = Backend(
+    "math",
+    0,
+    **{
+        **_NUMPY_COMMON,  # structural ops on a float fall back to NumPy
+        "add": operator.add,
+        "sub": operator.sub,
+        "mul": operator.mul,
+        "div": _m_div,
+        "pow": _m_pow,
+        "neg": operator.neg,
+        "sin": math.sin,
+        "cos": math.cos,
+        "tan": math.tan,
+        "exp": _m_guard(math.exp, np.exp),
+        "log": _m_guard(math.log, np.log),
+        "sqrt": _m_guard(math.sqrt, np.sqrt),
+        "tanh": math.tanh,
+        "sigmoid": _m_sigmoid,
+        "relu": lambda x: x if x > 0.0 else 0.0,
+        "abs": abs,
+        "maximum": lambda x, y: x if x >= y else y,
+        "sign": _m_sign,
+        "step": _m_step,
+        "maxgrad": _m_maxgrad,
+        "sum": _float_sum,
+        "shape": lambda x: (),
+    },
+)
+
+# Filled by bobodiff.functions: dispatching functions that accept Duals and Tensors.
+GENERIC = Backend("generic", 2)
+
+_BACKEND_OF_TYPE: dict[type, Backend] = {
+    float: MATH,
+    int: MATH,
+    bool: MATH,
+    np.ndarray: NUMPY,
+}
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend that computes on values like ``x``; TypeError for anything else."""
+    b = _BACKEND_OF_TYPE.get(type(x))
+    if b is not None:
+        return b
+    if isinstance(x, np.generic):
+        return NUMPY
+    if getattr(x, "_is_bobodiff_wrapper", False):
+        return GENERIC
+    if isinstance(x, float | int):  # float subclasses other than NumPy scalars
+        return MATH
+    raise TypeError(
+        f"bobodiff cannot differentiate through a value of type {type(x).__name__!r}; "
+        "use Python floats, NumPy arrays, Dual or Tensor"
+    )
+
+
+def backend_for(args: tuple[Any, ...]) -> Backend:
+    """The backend for an operation mixing ``args`` (the highest-ranked one wins)."""
+    best = MATH
+    for a in args:
+        b = _BACKEND_OF_TYPE.get(type(a)) or backend_of(a)
+        if b.rank > best.rank:
+            best = b
+    return best
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...], batch: int = 0) -> Any:
+    """Sum ``g`` down to ``shape`` (the inverse of NumPy broadcasting).
+
+    ``batch`` leading axes of ``g`` (directions of a batched tangent) are kept.
+    """
+    gshape = shape_of(g)
+    if gshape[batch:] == tuple(shape):
+        return g
+    extra = len(gshape) - batch - len(shape)
+    axes = tuple(range(batch, batch + extra))
+    axes += tuple(
+        batch + extra + i for i, n in enumerate(shape) if n == 1 and gshape[batch + extra + i] != 1
+    )
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    return out.reshape(gshape[:batch] + tuple(shape))
+
+
+# --------------------------------------------------------------------------------------
+# Rule kinds
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """A pointwise primitive: its local derivative with respect to each argument.
+
+    ``partials[i](ops, *args, out)`` returns d out / d args[i] (pointwise), or the markers
+    ``ONE`` / ``MINUS_ONE``. ``domain`` tells the tests which inputs are valid.
+    """
+
+    name: str
+    partials: tuple[Callable[..., Any], ...]
+    domain: str = "real"  # "real" | "positive" | "nonzero" | "away_from_kinks"
+
+    @property
+    def arity(self) -> int:
+        return len(self.partials)
+
+
+@dataclass(frozen=True)
+class Structural:
+    """A linear or structural primitive, with an explicit (jvp, vjp) pair.
+
+    ``jvp(ops, tangents, args, out, params, batched)`` maps the input tangents (``None`` for
+    an argument that carries none) to the output tangent; ``batched`` says tangents carry a
+    leading axis of directions. ``vjp(ops, g, args, out, params)`` returns one cotangent per
+    argument.
+    """
+
+    name: str
+    jvp: Callable[..., Any]
+    vjp: Callable[..., tuple[Any, ...]]
+    params: tuple[str, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------------------
+# Elementwise rules: one line of calculus each.
+# --------------------------------------------------------------------------------------
+
+_ELEMENTWISE = [
+    Elementwise("add", (lambda o, x, y, out: ONE, lambda o, x, y, out: ONE)),
+    Elementwise("sub", (lambda o, x, y, out: ONE, lambda o, x, y, out: MINUS_ONE)),
+    Elementwise("mul", (lambda o, x, y, out: y, lambda o, x, y, out: x)),
+    Elementwise(
+        "div",
+        (lambda o, x, y, out: o.div(1.0, y), lambda o, x, y, out: o.neg(o.div(out, y))),
+        domain="nonzero",
+    ),
+    Elementwise(
+        "pow",
+        (
+            lambda o, x, y, out: o.mul(y, o.pow(x, o.sub(y, 1.0))),
+            lambda o, x, y, out: o.mul(out, o.log(x)),
+        ),
+        domain="positive",
+    ),
+    Elementwise("maximum", (
+        lambda o, x, y, out: o.maxgrad(x, y),
+        lambda o, x, y, out: o.maxgrad(y, x),
+    ), domain="away_from_kinks"),
+    Elementwise("neg", (lambda o, x, out: MINUS_ONE,)),
+    Elementwise("sin", (lambda o, x, out: o.cos(x),)),
+    Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),)),
+    Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan"),
+    Elementwise("exp", (lambda o, x, out: out,)),
+    Elementwise("log", (lambda o, x, out: o.div(1.0, x),), domain="positive"),
+    Elementwise("sqrt", (lambda o, x, out: o.div(0.5, out),), domain="positive"),
+    Elementwise("tanh", (lambda o, x, out: o.sub(1.0, o.mul(out, out)),)),
+    Elementwise("sigmoid", (lambda o, x, out: o.mul(out, o.sub(1.0, out)),)),
+    Elementwise("relu", (lambda o, x, out: o.step(x),), domain="away_from_kinks"),
+    Elementwise("abs", (lambda o, x, out: o.sign(x),), domain="away_from_kinks"),
+]
+
+
+# --------------------------------------------------------------------------------------
+# Structural rules: explicit jvp / vjp.
+# --------------------------------------------------------------------------------------
+
+
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(a % ndim if ndim else a for a in axes)
+
+
+def _sum_jvp(o, ts, args, out, p, batched):
+    (t,) = ts
+    axes = _norm_axes(p["axis"], len(o.shape(args[0])))
+    if batched:
+        axes = tuple(a + 1 for a in axes)
+        return o.sum(t, axes, p["keepdims"]) if axes else t
+    return o.sum(t, axes, p["keepdims"]) if axes else t
+
+
+def _sum_vjp(o, g, args, out, p):
+    shape = o.shape(args[0])
+    axes = _norm_axes(p["axis"], len(shape))
+    if axes and not p["keepdims"]:
+        kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
+        g = o.reshape(g, kept)
+    return (o.broadcast_to(g, shape) if shape else g,)
+
+
+def _reshape_jvp(o, ts, args, out, p, batched):
+    (t,) = ts
+    shape = o.shape(out)
+    return o.reshape(t, (o.shape(t)[0],) + shape if batched else shape)
+
+
+def _reshape_vjp(o, g, args, out, p):
+    return (o.reshape(g, o.shape(args[0])),)
+
+
+def _full_axes(axes: Any, ndim: int) -> tuple[int, ...]:
+    return tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
+
+
+def _transpose_jvp(o, ts, args, out, p, batched):
+    (t,) = ts
+    axes = _full_axes(p["axes"], len(o.shape(args[0])))
+    if batched:
+        return o.transpose(t, (0,) + tuple(a + 1 for a in axes))
+    return o.transpose(t, axes)
+
+
+def _transpose_vjp(o, g, args, out, p):
+    axes = _full_axes(p["axes"], len(o.shape(args[0])))
+    return (o.transpose(g, tuple(np.argsort(axes))),)
+
+
+def _getitem_jvp(o, ts, args, out, p, batched):
+    (t,) = ts
+    idx = p["index"]
+    if batched:
+        idx = (slice(None),) + (idx if isinstance(idx, tuple) else (idx,))
+    return o.getitem(t, idx)
+
+
+def _getitem_vjp(o, g, args, out, p):
+    return (o.scatter(g, o.shape(args[0]), p["index"]),)
+
+
+def _scatter_jvp(o, ts, args, out, p, batched):
+    (t,) = ts
+    if batched:
+        k = o.shape(t)[0]
+        idx = (slice(None),) + (p["index"] if isinstance(p["index"], tuple) else (p["index"],))
+        return o.scatter(t, (k,) + tuple(p["shape"]), idx)
+    return o.scatter(t, p["shape"], p["index"])
+
+
+def _scatter_vjp(o, g, args, out, p):
+    return (o.getitem(g, p["index"]),)
+
+
+def _matmul_jvp(o, ts, args, out, p, batched):
+    a, b = args
+    ta, tb = ts
+    total = None
+    if ta is not None:  # ta @ b: NumPy broadcasts a leading direction axis of ta
+        total = o.matmul(ta, b)
+    if tb is not None:
+        if batched and len(o.shape(b)) == 1:  # a @ tb with tb (k, n): go through (k, n, 1)
+            k = o.shape(tb)[0]
+            term = o.reshape(o.matmul(a, o.reshape(tb, (k, -1, 1))), (k,) + o.shape(a)[:-1])
+        else:
+            term = o.matmul(a, tb)
+        total = term if total is None else o.add(total, term)
+    return total
+
+
+def _matmul_vjp(o, g, args, out, p):
+    # Promote vectors to matrices, use the matrix rule, then undo the promotion.
+    a, b = args
+    sa, sb, sg = o.shape(a), o.shape(b), o.shape(g)
+    a2 = o.reshape(a, (1,) + sa) if len(sa) == 1 else a
+    b2 = o.reshape(b, sb + (1,)) if len(sb) == 1 else b
+    if len(sa) == 1 and len(sb) == 1:
+        g2 = o.reshape(g, (1, 1))
+    elif len(sa) == 1:
+        g2 = o.reshape(g, sg[:-1] + (1,) + sg[-1:])
+    elif len(sb) == 1:
+        g2 = o.reshape(g, sg + (1,))
+    else:
+        g2 = g
+    ga = unbroadcast(o.matmul(g2, _swap(o, b2)), o.shape(a2))
+    gb = unbroadcast(o.matmul(_swap(o, a2), g2), o.shape(b2))
+    return o.reshape(ga, sa), o.reshape(gb, sb)
+
+
+def _swap(o, x):
+    nd = len(o.shape(x))
+    return o.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+_STRUCTURAL = [
+    Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims")),
+    Structural("reshape", _reshape_jvp, _reshape_vjp, params=("shape",)),
+    Structural("transpose", _transpose_jvp, _transpose_vjp, params=("axes",)),
+    Structural("getitem", _getitem_jvp, _getitem_vjp, params=("index",)),
+    Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index")),
+    Structural("matmul", _matmul_jvp, _matmul_vjp),
+]
+
+RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}
+"""Every primitive bobodiff can differentiate, by name."""
+
+ELEMENTWISE: dict[str, Elementwise] = {r.name: r for r in _ELEMENTWISE}
+STRUCTURAL: dict[str, Structural] = {r.name: r for r in _STRUCTURAL}
