@@ -53,8 +53,17 @@ def apply(rule: Any, args: tuple[Any, ...], params: dict[str, Any] = _NO_PARAMS)
     """Apply primitive ``rule`` to ``args``, recording it for differentiation if needed."""
     top = top_wrapper(args)
     if top is None:
-        return getattr(backend_for(args), rule.name)(*args, **params)
+        return compute(rule, args, params)
     return type(top)._apply(rule, args, params, top._level)
+
+
+def compute(rule: Any, values: tuple[Any, ...], params: dict[str, Any] = _NO_PARAMS) -> Any:
+    """The primal value of one primitive on plain values; a shape error names the shapes."""
+    try:
+        return getattr(backend_for(values), rule.name)(*values, **params)
+    except ValueError as e:
+        shapes = " and ".join(str(shape_of(v)) for v in values)
+        raise ValueError(f"{rule.name}: operands of shapes {shapes} do not fit ({e})") from None
 
 
 def primal(x: Any) -> Any:

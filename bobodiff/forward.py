@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._state import STATE
-from .core import Wrapper, apply
+from .core import Wrapper, apply, compute
 from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of
 
 __all__ = ["Dual", "AutoDiff", "variable", "constant"]
@@ -89,8 +89,9 @@ class Dual(Wrapper):
             else:  # a constant at this level (plain value or an outer transformation's)
                 values.append(a)
                 tangents.append(None)
-        ops = backend_for(tuple(values))
-        out = getattr(ops, rule.name)(*values, **params)
+        values_t = tuple(values)
+        ops = backend_for(values_t)
+        out = compute(rule, values_t, params)
         if type(rule) is Elementwise:
             tangent = _elementwise_jvp(rule, ops, values, tangents, out)
         else:

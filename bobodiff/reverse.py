@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._state import STATE
-from .core import Wrapper, apply
+from .core import Wrapper, apply, compute
 from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
@@ -85,10 +85,10 @@ class Tensor(Wrapper):
     def _apply(
         cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int
     ) -> Tensor:
-        datas = []
-        parents = []
-        record = False
         enabled = STATE.grad_enabled
+        record = False
+        datas: list[Any] = []
+        parents: list[Tensor | None] = []
         for a in args:
             if type(a) is Tensor and a._level == level:
                 datas.append(a.data)
@@ -101,7 +101,7 @@ class Tensor(Wrapper):
                 datas.append(a)
                 parents.append(None)
         datas_t = tuple(datas)
-        out = getattr(backend_for(datas_t), rule.name)(*datas_t, **params)
+        out = compute(rule, datas_t, params)
         t = cls.__new__(cls)
         t.data = out
         t.grad = None
@@ -209,33 +209,53 @@ class Tensor(Wrapper):
 
     # -- operators -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_ADD, (self, other), _NO_PARAMS, self._level)
         return apply(_ADD, (self, other))
 
     def __radd__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_ADD, (other, self), _NO_PARAMS, self._level)
         return apply(_ADD, (other, self))
 
     def __sub__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_SUB, (self, other), _NO_PARAMS, self._level)
         return apply(_SUB, (self, other))
 
     def __rsub__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_SUB, (other, self), _NO_PARAMS, self._level)
         return apply(_SUB, (other, self))
 
     def __mul__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_MUL, (self, other), _NO_PARAMS, self._level)
         return apply(_MUL, (self, other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_MUL, (other, self), _NO_PARAMS, self._level)
         return apply(_MUL, (other, self))
 
     def __truediv__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_DIV, (self, other), _NO_PARAMS, self._level)
         return apply(_DIV, (self, other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_DIV, (other, self), _NO_PARAMS, self._level)
         return apply(_DIV, (other, self))
 
     def __pow__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_POW, (self, other), _NO_PARAMS, self._level)
         return apply(_POW, (self, other))
 
     def __rpow__(self, other: Any) -> Tensor:
+        if _same_level(self, other):
+            return Tensor._apply(_POW, (other, self), _NO_PARAMS, self._level)
         return apply(_POW, (other, self))
 
     def __matmul__(self, other: Any) -> Tensor:
@@ -273,6 +293,15 @@ class Tensor(Wrapper):
 
 def _plain(x: Any) -> Any:
     return x.data if type(x) is Tensor else x
+
+
+_NO_PARAMS: dict[str, Any] = {}
+
+
+def _same_level(t: Tensor, other: Any) -> bool:
+    """True when ``other`` is a plain number or a Tensor of ``t``'s level (the fast path)."""
+    k = type(other)
+    return k is float or k is int or (k is Tensor and other._level == t._level)
 
 
 def _ones_like(x: Any) -> Any:
@@ -337,11 +366,10 @@ def backprop(
     grads: dict[int, Any] = {id(root): seed}
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        parents = node._parents
-        datas, params = node._ctx
-        rule = node._rule
         if g is not None:
-            for p, gp in zip(parents, _parent_grads(rule, g, datas, node.data, params, parents)):
+            datas, params = node._ctx
+            for p, gp in zip(node._parents, _parent_grads(node._rule, g, datas, node.data,
+                                                          params, node._parents)):
                 if p is None:
                     continue
                 if p._rule is None:
@@ -360,15 +388,16 @@ def _parent_grads(
     rule: Any, g: Any, datas: tuple, out: Any, params: dict, parents: tuple
 ) -> list[Any]:
     """The gradient flowing to each argument of one node (``None`` where none is needed)."""
-    ops = backend_for(datas + (g,))
+    ops = backend_for(datas) if type(g) is float else backend_for(datas + (g,))
     if type(rule) is not Elementwise:
         return list(rule.vjp(ops, g, datas, out, params))
+    partials = rule.partials
     result = []
     for i, p in enumerate(parents):
         if p is None:
             result.append(None)
             continue
-        d = rule.partials[i](ops, *datas, out)
+        d = partials[i](ops, *datas, out)
         gi = g if d is ONE else (-g if d is MINUS_ONE else g * d)
         if type(gi) is not float:
             shape = shape_of(datas[i])

@@ -255,7 +255,10 @@ def backend_for(args: tuple[Any, ...]) -> Backend:
     """The backend for an operation mixing ``args`` (the highest-ranked one wins)."""
     best = MATH
     for a in args:
-        b = _BACKEND_OF_TYPE.get(type(a)) or backend_of(a)
+        t = type(a)
+        if t is float:
+            continue
+        b = _BACKEND_OF_TYPE.get(t) or backend_of(a)
         if b.rank > best.rank:
             best = b
     return best
