@@ -102,7 +102,7 @@ class ScalarLinear(Module):
         self._act = _activation(activation)
 
     def __call__(self, x: Iterable[Any]) -> list[Tensor]:
-        x = list(x)
+        x = [xi if type(xi) is Tensor else float(xi) for xi in x]
         outs = []
         for row, b in zip(self.weight, self.bias):
             acc = b

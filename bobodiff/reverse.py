@@ -24,7 +24,7 @@ import numpy as np
 
 from ._state import STATE
 from .core import Wrapper, apply, compute
-from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
+from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
 
@@ -65,17 +65,23 @@ class Tensor(Wrapper):
     do not keep ``.grad``.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_level", "_parents", "_rule", "_ctx",
-                 "__weakref__")
+    # One node = one Tensor object: parents, the inputs the rule needs and the gradient
+    # being accumulated live in slots (every primitive has one or two arguments), so a node
+    # costs a single object for the garbage collector to look at.
+    __slots__ = ("data", "grad", "requires_grad", "_level", "_rule", "_p0", "_p1", "_x0",
+                 "_x1", "_params", "_g", "_pending", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         self.data = _as_data(data)
         self.grad: Any = None
         self.requires_grad = bool(requires_grad)
         self._level = STATE.depth
-        self._parents: tuple[Tensor | None, ...] | None = None
-        self._rule: Any = None
-        self._ctx: Any = None
+        self._rule: Any = None  # None: a leaf; _FREED: a node whose graph was released
+        self._p0 = self._p1 = None  # parents needing a gradient (None: a constant)
+        self._x0 = self._x1 = None  # the arguments' values, for the rule
+        self._params: Any = None
+        self._g: Any = None  # the gradient accumulated during backward
+        self._pending = 0  # consumers not yet processed during backward
 
     def _primal(self) -> Any:
         return self.data
@@ -86,37 +92,24 @@ class Tensor(Wrapper):
         cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int
     ) -> Tensor:
         enabled = STATE.grad_enabled
-        record = False
-        datas: list[Any] = []
-        parents: list[Tensor | None] = []
-        for a in args:
-            if type(a) is Tensor and a._level == level:
-                datas.append(a.data)
-                if enabled and a.requires_grad:
-                    parents.append(a)
-                    record = True
-                else:
-                    parents.append(None)
-            else:  # a constant at this level
-                datas.append(a)
-                parents.append(None)
-        datas_t = tuple(datas)
-        out = compute(rule, datas_t, params)
-        t = cls.__new__(cls)
-        t.data = out
-        t.grad = None
-        t._level = level
-        if record:
-            t.requires_grad = True
-            t._parents = tuple(parents)
-            t._rule = rule
-            t._ctx = (datas_t, params)
+        a = args[0]
+        if type(a) is Tensor and a._level == level:
+            x0 = a.data
+            p0 = a if enabled and a.requires_grad else None
+        else:  # a constant at this level
+            x0, p0 = a, None
+        if len(args) == 2:
+            b = args[1]
+            if type(b) is Tensor and b._level == level:
+                x1 = b.data
+                p1 = b if enabled and b.requires_grad else None
+            else:
+                x1, p1 = b, None
+            out = compute(rule, (x0, x1), params)
         else:
-            t.requires_grad = False
-            t._parents = None
-            t._rule = None
-            t._ctx = None
-        return t
+            x1 = p1 = None
+            out = compute(rule, (x0,), params)
+        return _node(out, level, rule, p0, p1, x0, x1, params)
 
     @property
     def is_leaf(self) -> bool:
@@ -315,27 +308,45 @@ def _ones_like(x: Any) -> Any:
     return 1.0  # a nested Dual/Tensor output: a plain 1 seeds it
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Non-leaf nodes reachable from ``root``, each after all of its parents (no recursion)."""
-    order: list[Tensor] = []
-    seen = {id(root)}
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
+          params: Any) -> Tensor:
+    """A new Tensor holding ``out``; it records ``rule`` if a parent needs a gradient."""
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t.grad = None
+    t._level = level
+    t._g = None
+    t._pending = 0
+    if p0 is None and p1 is None:
+        t.requires_grad = False
+        t._rule = t._p0 = t._p1 = t._x0 = t._x1 = t._params = None
+    else:
+        t.requires_grad = True
+        t._rule = rule
+        t._p0 = p0
+        t._p1 = p1
+        t._x0 = x0
+        t._x1 = x1
+        t._params = params
+    return t
+
+
+def _count_consumers(root: Tensor) -> None:
+    """Set each non-leaf node's ``_pending`` to its number of consumers in root's graph."""
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node._rule is _FREED:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (its buffers were freed "
-                "by the first backward()); pass retain_graph=True to the first call"
-            )
-        stack.append((node, True))
-        for p in node._parents:
-            if p is not None and p._rule is not None and id(p) not in seen:
-                seen.add(id(p))
-                stack.append((p, False))
-    return order
+        node = stack.pop()
+        for p in (node._p0, node._p1):
+            if p is None or p._rule is None:
+                continue
+            if p._rule is _FREED:
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time (its buffers were "
+                    "freed by the first backward()); pass retain_graph=True to the first call"
+                )
+            if p._pending == 0:  # first visit
+                stack.append(p)
+            p._pending += 1
 
 
 def backprop(
@@ -346,6 +357,9 @@ def backprop(
     With ``targets=None`` gradients accumulate into every leaf's ``.grad``. With a list of
     leaves, nothing is written to ``.grad``: the gradients of those leaves are returned,
     keyed by ``id`` (this is what the functional API uses).
+
+    A node is processed once all its consumers have been (counted beforehand), so each node
+    sends its complete gradient to its parents exactly once: no recursion, no sorting.
     """
     collected: dict[int, Any] = {}
     wanted = None if targets is None else {id(t) for t in targets}
@@ -361,52 +375,69 @@ def backprop(
     if root._rule is None:  # backward on a leaf
         deliver(root, seed)
         return collected
+    if root._rule is _FREED:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time (its buffers were freed by "
+            "the first backward()); pass retain_graph=True to the first call"
+        )
 
-    order = _topological_order(root)
-    grads: dict[int, Any] = {id(root): seed}
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        if g is not None:
-            datas, params = node._ctx
-            for p, gp in zip(node._parents, _parent_grads(node._rule, g, datas, node.data,
-                                                          params, node._parents)):
-                if p is None:
-                    continue
-                if p._rule is None:
-                    deliver(p, gp)
-                else:
-                    k = id(p)
-                    grads[k] = gp if k not in grads else grads[k] + gp
+    _count_consumers(root)
+    root._g = seed
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        g = node._g
+        node._g = None
+        p0 = node._p0
+        p1 = node._p1
+        g0, g1 = _parent_grads(node._rule, g, node._x0, node._x1, node.data, node._params,
+                               p0 is not None, p1 is not None)
+        for p, gp in ((p0, g0), (p1, g1)):
+            if p is None:
+                continue
+            if p._rule is None:
+                deliver(p, gp)
+                continue
+            p._g = gp if p._g is None else p._g + gp
+            p._pending -= 1
+            if p._pending == 0:
+                ready.append(p)
         if not retain_graph:
-            node._parents = None
-            node._ctx = None
             node._rule = _FREED
+            node._p0 = node._p1 = node._x0 = node._x1 = node._params = None
     return collected
 
 
-def _parent_grads(
-    rule: Any, g: Any, datas: tuple, out: Any, params: dict, parents: tuple
-) -> list[Any]:
-    """The gradient flowing to each argument of one node (``None`` where none is needed)."""
-    ops = backend_for(datas) if type(g) is float else backend_for(datas + (g,))
+def _parent_grads(rule: Any, g: Any, x0: Any, x1: Any, out: Any, params: Any,
+                  need0: bool, need1: bool) -> tuple[Any, Any]:
+    """The gradients flowing to a node's two arguments (``None`` where none is needed)."""
+    binary = rule.arity == 2
+    args = (x0, x1) if binary else (x0,)
+    if type(g) is float and type(x0) is float and (not binary or type(x1) is float):
+        ops = MATH
+    else:
+        ops = backend_for(args + (g,))
     if type(rule) is not Elementwise:
-        return list(rule.vjp(ops, g, datas, out, params))
+        grads = rule.vjp(ops, g, args, out, params)
+        return grads[0] if need0 else None, (grads[1] if need1 else None) if binary else None
     partials = rule.partials
-    result = []
-    for i, p in enumerate(parents):
-        if p is None:
-            result.append(None)
-            continue
-        d = partials[i](ops, *datas, out)
-        gi = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-        if type(gi) is not float:
-            shape = shape_of(datas[i])
-            if shape_of(gi) != shape:
-                gi = unbroadcast(gi, shape)
-                if type(datas[i]) is float and type(gi) is np.ndarray:
-                    gi = float(gi)
-        result.append(gi)
-    return result
+    g0 = _local(partials[0], ops, args, out, g, x0) if need0 else None
+    g1 = _local(partials[1], ops, args, out, g, x1) if need1 else None
+    return g0, g1
+
+
+def _local(partial: Any, ops: Any, args: tuple, out: Any, g: Any, x: Any) -> Any:
+    """g times the local derivative, summed back to the shape of the argument ``x``."""
+    d = partial(ops, *args, out)
+    gi = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+    if type(gi) is float:
+        return gi
+    shape = shape_of(x)
+    if shape_of(gi) != shape:
+        gi = unbroadcast(gi, shape)
+        if type(x) is float and type(gi) is np.ndarray:
+            gi = float(gi)
+    return gi
 
 
 @contextmanager

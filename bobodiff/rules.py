@@ -230,6 +230,7 @@ _BACKEND_OF_TYPE: dict[type, Backend] = {
     float: MATH,
     int: MATH,
     bool: MATH,
+    np.float64: MATH,  # a float subclass: math handles it and returns Python floats
     np.ndarray: NUMPY,
 }
 
@@ -296,11 +297,11 @@ class Elementwise:
 
     name: str
     partials: tuple[Callable[..., Any], ...]
-    domain: str = "real"  # "real" | "positive" | "nonzero" | "away_from_kinks"
+    domain: str = "real"  # "real" | "positive" | "nonzero" | "away_from_kinks" | "tan"
+    arity: int = field(init=False)
 
-    @property
-    def arity(self) -> int:
-        return len(self.partials)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arity", len(self.partials))
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,7 @@ class Structural:
     jvp: Callable[..., Any]
     vjp: Callable[..., tuple[Any, ...]]
     params: tuple[str, ...] = field(default=())
+    arity: int = 1
 
 
 # --------------------------------------------------------------------------------------
@@ -486,7 +488,7 @@ _STRUCTURAL = [
     Structural("transpose", _transpose_jvp, _transpose_vjp, params=("axes",)),
     Structural("getitem", _getitem_jvp, _getitem_vjp, params=("index",)),
     Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index")),
-    Structural("matmul", _matmul_jvp, _matmul_vjp),
+    Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2),
 ]
 
 RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}
