@@ -1,0 +1,188 @@
+"""The report's worked examples in every mode: f(x1, x2) = x1²·x2 + cos(x2) and the E1 function.
+
+Expected values are derived by hand (see the formulas below), never read from bobodiff.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from engine_helpers import assert_close, fd_grad
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import bobodiff as bd
+
+# f(1, 2) = 1·2 + cos 2. The report prints 1.583851634528576 (a digit dropped) and the issue
+# 1.5838516...; the true value is 2 + cos 2 = 1.5838531634528576.
+F_VALUE = 2.0 + math.cos(2.0)
+DF_DX1 = 4.0  # 2·x1·x2
+# 1 - sin 2 = 0.0907026...; the report's screenshot prints 0.8907... (a typo).
+DF_DX2 = 1.0 - math.sin(2.0)
+
+
+def report_f(x1, x2):
+    return x1 * x1 * x2 + bd.cos(x2)
+
+
+def test_worked_example_constants_are_what_the_report_means():
+    assert F_VALUE == pytest.approx(1.5838531634528576, abs=1e-15)
+    assert DF_DX2 == pytest.approx(0.0907025731743183, abs=1e-15)
+
+
+def test_worked_example_forward_mode():
+    d1 = report_f(bd.variable(1.0), bd.constant(2.0))
+    d2 = report_f(bd.constant(1.0), bd.variable(2.0))
+    assert d1.valeur == pytest.approx(F_VALUE, abs=1e-15)
+    assert d1.derive == pytest.approx(DF_DX1, abs=1e-15)
+    assert d2.valeur == pytest.approx(F_VALUE, abs=1e-15)
+    assert d2.derive == pytest.approx(DF_DX2, abs=1e-15)
+    # The report's class name and constructor
+    d = report_f(bd.AutoDiff(1.0, 1.0), bd.AutoDiff(2.0, 0.0))
+    assert isinstance(d, bd.Dual)
+    assert (d.value, d.tangent) == (d.valeur, d.derive)
+    assert d.derive == pytest.approx(DF_DX1, abs=1e-15)
+    assert type(d.valeur) is float and type(d.derive) is float
+
+
+def test_worked_example_reverse_mode():
+    x1, x2 = bd.Tensor(1.0), bd.Tensor(2.0)
+    y = report_f(x1, x2)
+    y.backward()
+    assert y.data == pytest.approx(F_VALUE, abs=1e-15)
+    assert x1.grad == pytest.approx(DF_DX1, abs=1e-15)
+    assert x2.grad == pytest.approx(DF_DX2, abs=1e-15)
+    assert type(x1.grad) is float
+
+
+def test_worked_example_functional_api():
+    assert bd.grad(report_f)(1.0, 2.0) == pytest.approx(DF_DX1, abs=1e-15)
+    assert bd.grad(report_f, argnums=1)(1.0, 2.0) == pytest.approx(DF_DX2, abs=1e-15)
+    value, (g1, g2) = bd.value_and_grad(report_f, argnums=(0, 1))(1.0, 2.0)
+    assert value == pytest.approx(F_VALUE, abs=1e-15)
+    assert (g1, g2) == pytest.approx((DF_DX1, DF_DX2), abs=1e-15)
+    out, tangent = bd.jvp(report_f, (1.0, 2.0), (1.0, 0.0))
+    assert out == pytest.approx(F_VALUE, abs=1e-15)
+    assert tangent == pytest.approx(DF_DX1, abs=1e-15)
+    _, tangent = bd.jvp(report_f, (1.0, 2.0), (0.0, 1.0))
+    assert tangent == pytest.approx(DF_DX2, abs=1e-15)
+    _, vjp_fn = bd.vjp(report_f, 1.0, 2.0)
+    assert vjp_fn(1.0) == pytest.approx((DF_DX1, DF_DX2), abs=1e-15)
+
+
+# --------------------------------------------------------------------------------------
+# E1: f = (x1 sin x2 + log((x3²+1)²) + exp(x1 x3)) cos x2
+# --------------------------------------------------------------------------------------
+
+
+def e1(x1, x2, x3):
+    return (x1 * bd.sin(x2) + bd.log((x3**2 + 1.0) ** 2) + bd.exp(x1 * x3)) * bd.cos(x2)
+
+
+def e1_numpy(x1, x2, x3):
+    return (x1 * np.sin(x2) + np.log((x3**2 + 1.0) ** 2) + np.exp(x1 * x3)) * np.cos(x2)
+
+
+def e1_grad_by_hand(x1, x2, x3):
+    """d/dx of E1, derived by hand; A is the bracket."""
+    a = x1 * np.sin(x2) + 2.0 * np.log(x3**2 + 1.0) + np.exp(x1 * x3)
+    c, s = np.cos(x2), np.sin(x2)
+    d1 = (s + x3 * np.exp(x1 * x3)) * c
+    d2 = x1 * c * c - a * s
+    d3 = (4.0 * x3 / (x3**2 + 1.0) + x1 * np.exp(x1 * x3)) * c
+    return d1, d2, d3
+
+
+coord = st.floats(-2.0, 2.0, allow_nan=False)
+E1_RTOL = 1e-12
+
+
+def test_e1_hand_gradient_matches_finite_differences():
+    # The oracle itself is checked once, independently of bobodiff.
+    p = [0.7, -1.3, 0.4]
+    for i, d in enumerate(e1_grad_by_hand(*p)):
+        assert d == pytest.approx(fd_grad(e1_numpy, p, i), rel=1e-7, abs=1e-8)
+
+
+@given(coord, coord, coord)
+def test_e1_forward_mode_floats(x1, x2, x3):
+    expected = e1_grad_by_hand(x1, x2, x3)
+    for i in range(3):
+        args = [bd.variable(v) if j == i else bd.constant(v) for j, v in enumerate((x1, x2, x3))]
+        out = e1(*args)
+        assert type(out.valeur) is float
+        assert out.valeur == pytest.approx(e1_numpy(x1, x2, x3), rel=E1_RTOL, abs=1e-12)
+        assert out.derive == pytest.approx(expected[i], rel=1e-10, abs=1e-10)
+
+
+@given(coord, coord, coord)
+def test_e1_reverse_mode_floats(x1, x2, x3):
+    ts = [bd.Tensor(v) for v in (x1, x2, x3)]
+    out = e1(*ts)
+    out.backward()
+    assert out.data == pytest.approx(e1_numpy(x1, x2, x3), rel=E1_RTOL, abs=1e-12)
+    for t, d in zip(ts, e1_grad_by_hand(x1, x2, x3)):
+        assert type(t.grad) is float
+        assert t.grad == pytest.approx(d, rel=1e-10, abs=1e-10)
+
+
+@given(coord, coord, coord)
+def test_e1_functional_api_floats(x1, x2, x3):
+    expected = e1_grad_by_hand(x1, x2, x3)
+    value, grads = bd.value_and_grad(e1, argnums=(0, 1, 2))(x1, x2, x3)
+    assert value == pytest.approx(e1_numpy(x1, x2, x3), rel=E1_RTOL, abs=1e-12)
+    assert grads == pytest.approx(expected, rel=1e-10, abs=1e-10)
+    for i in range(3):
+        tangents = [1.0 if j == i else 0.0 for j in range(3)]
+        _, t = bd.jvp(e1, (x1, x2, x3), tangents)
+        assert t == pytest.approx(expected[i], rel=1e-10, abs=1e-10)
+    x = np.array([x1, x2, x3])
+    for jac in (bd.jacfwd, bd.jacrev, bd.grad):
+        g = jac(lambda v: e1(v[0], v[1], v[2]))(x)
+        assert_close(g, np.array(expected), rtol=1e-10, atol=1e-10, what=jac.__name__)
+
+
+batch = hnp.arrays(np.float64, (4,), elements=coord)
+
+
+@given(batch, batch, batch)
+def test_e1_forward_mode_arrays_batched_tangent(x1, x2, x3):
+    # One pass, three directions: each input's tangent has a leading axis of 3 directions,
+    # direction k = d/dx_k at every point of the batch.
+    n = x1.shape[0]
+
+    def seed(k):
+        t = np.zeros((3, n))
+        t[k] = 1.0
+        return t
+
+    out = e1(bd.Dual(x1, seed(0)), bd.Dual(x2, seed(1)), bd.Dual(x3, seed(2)))
+    assert out.tangent.shape == (3, n)
+    assert_close(out.value, e1_numpy(x1, x2, x3), rtol=E1_RTOL, atol=1e-12)
+    assert_close(out.tangent, np.stack(e1_grad_by_hand(x1, x2, x3)), rtol=1e-10, atol=1e-10)
+
+
+@given(batch, batch, batch)
+def test_e1_reverse_mode_arrays(x1, x2, x3):
+    ts = [bd.Tensor(v) for v in (x1, x2, x3)]
+    out = e1(*ts)
+    out.sum().backward()
+    for t, d in zip(ts, e1_grad_by_hand(x1, x2, x3)):
+        assert isinstance(t.grad, np.ndarray) and t.grad.shape == (4,)
+        assert_close(t.grad, d, rtol=1e-10, atol=1e-10)
+
+
+@given(batch, batch, batch)
+def test_e1_functional_api_arrays(x1, x2, x3):
+    expected = e1_grad_by_hand(x1, x2, x3)
+    grads = bd.grad(lambda a, b, c: e1(a, b, c).sum(), argnums=(0, 1, 2))(x1, x2, x3)
+    for g, d in zip(grads, expected):
+        assert_close(g, d, rtol=1e-10, atol=1e-10)
+    # Elementwise function: the Jacobian is diagonal.
+    for i in range(3):
+        for jac in (bd.jacfwd, bd.jacrev):
+            j = jac(e1, argnums=i)(x1, x2, x3)
+            assert_close(j, np.diag(expected[i]), rtol=1e-10, atol=1e-10, what=jac.__name__)
