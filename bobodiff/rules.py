@@ -445,17 +445,25 @@ def _scatter_vjp(o, g, args, out, p):
 def _matmul_jvp(o, ts, args, out, p, batched):
     a, b = args
     ta, tb = ts
-    total = None
-    if ta is not None:  # ta @ b: NumPy broadcasts a leading direction axis of ta
-        total = o.matmul(ta, b)
-    if tb is not None:
-        if batched and len(o.shape(b)) == 1:  # a @ tb with tb (k, n): go through (k, n, 1)
-            k = o.shape(tb)[0]
-            term = o.reshape(o.matmul(a, o.reshape(tb, (k, -1, 1))), (k,) + o.shape(a)[:-1])
-        else:
-            term = o.matmul(a, tb)
-        total = term if total is None else o.add(total, term)
-    return total
+    if not batched:  # the product rule, with NumPy's own matmul semantics
+        terms = [o.matmul(ta, b) if ta is not None else None,
+                 o.matmul(a, tb) if tb is not None else None]
+    else:  # tangents carry a leading axis of k directions: promote, align, multiply
+        sa, sb = o.shape(a), o.shape(b)
+        a2 = o.reshape(a, (1,) + sa) if len(sa) == 1 else a
+        b2 = o.reshape(b, sb + (1,)) if len(sb) == 1 else b
+        nd = max(len(o.shape(a2)), len(o.shape(b2)))
+
+        def lift(t, s2):  # (k, *s) -> (k, 1.., *s2)
+            k = o.shape(t)[0]
+            return o.reshape(t, (k,) + (1,) * (nd - len(s2)) + s2)
+
+        terms = [o.matmul(lift(ta, o.shape(a2)), b2) if ta is not None else None,
+                 o.matmul(a2, lift(tb, o.shape(b2))) if tb is not None else None]
+        shape = o.shape(out)
+        terms = [None if t is None else o.reshape(t, (o.shape(t)[0],) + shape) for t in terms]
+    present = [t for t in terms if t is not None]
+    return present[0] if len(present) == 1 else o.add(present[0], present[1])
 
 
 def _matmul_vjp(o, g, args, out, p):
