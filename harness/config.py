@@ -1,0 +1,130 @@
+"""Benchmark configuration: load a TOML file, validate every key, fill defaults.
+
+Nothing from a config is ever executed; values are checked against typed declarations
+(the [run] table below and each experiment's PARAMS) before anything runs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness.engines import registry as engine_registry
+from harness.experiments import registry as experiment_registry
+from harness.params import Param
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or has unknown keys, wrong types or values."""
+
+
+def run_params() -> dict[str, Param]:
+    """The keys of the [run] table."""
+    engines = tuple(engine_registry())
+    return {
+        "name": Param("str", "run", "short name used in the run id"),
+        "engines": Param("str_list", ["floor", "torch", "bobodiff-forward", "bobodiff-reverse",
+                                      "bobodiff-scalar"], "engines to measure", choices=engines),
+        "experiments": Param("str_list", list(experiment_registry()), "experiments to run",
+                             choices=tuple(experiment_registry())),
+        "dtype": Param("str", "float64", "floating-point type", choices=("float64", "float32")),
+        "threads": Param("int", 2, "torch / BLAS / OpenMP threads in each cell", 1, 1024),
+        "seed": Param("int", 0, "seed of the random inputs", 0, 2**32 - 1),
+        "warmup": Param("int", 1, "warm-up calls before calibration", 0, 100),
+        "repeats": Param("int", 5, "timed repeats per cell", 1, 1000),
+        "min_repeat_seconds": Param("float", 0.1, "calibrate loops so a repeat lasts this long",
+                                    1e-4, 60.0),
+        "max_cell_seconds": Param("float", 30.0, "soft time budget of the repeats of a cell",
+                                  0.01, 86400.0),
+        "timeout_seconds": Param("float", 300.0, "hard per-cell timeout (cell killed)",
+                                 1.0, 86400.0),
+        "memory_limit_mb": Param("int", 0, "RLIMIT_AS of each cell in MiB (0 = no limit)",
+                                 0, 10**8),
+    }
+
+
+def _experiment_params(name: str) -> dict[str, Param]:
+    params = dict(experiment_registry()[name].PARAMS)
+    params["engines"] = Param("str_list", None, "engines for this experiment (default: "
+                              "[run] engines)", choices=tuple(engine_registry()))
+    return params
+
+
+def _check_table(source: str, table: str, values: Any, schema: dict[str, Param],
+                 errors: list[str]) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        errors.append(f"{source}: [{table}] must be a table, got {type(values).__name__}")
+        return {}
+    resolved = {}
+    for key, value in values.items():
+        if key not in schema:
+            errors.append(f"{source}: [{table}] unknown key {key!r}; allowed keys: "
+                          f"{', '.join(sorted(schema))}")
+            continue
+        problem = schema[key].validate(value)
+        if problem:
+            errors.append(f"{source}: [{table}] {key}: {problem} (allowed: "
+                          f"{schema[key].describe()})")
+        resolved[key] = value
+    return {**{key: param.default for key, param in schema.items()}, **resolved}
+
+
+def validate(data: dict[str, Any], source: str = "<config>") -> dict[str, Any]:
+    """Check a parsed config and return it with every default filled in.
+
+    Raises ConfigError listing every problem, each naming the file, the key and the
+    allowed values.
+    """
+    errors: list[str] = []
+    experiments = experiment_registry()
+    allowed = ["run", *experiments]
+    for key in data:
+        if key not in allowed:
+            errors.append(f"{source}: unknown table or key {key!r}; allowed: "
+                          f"{', '.join(allowed)}")
+    resolved = {"run": _check_table(source, "run", data.get("run", {}), run_params(), errors)}
+    for name in experiments:
+        resolved[name] = _check_table(source, name, data.get(name, {}),
+                                      _experiment_params(name), errors)
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return resolved
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a TOML config file (see validate)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"{path}: no such config file") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return validate(data, str(path))
+
+
+def restrict(config: dict[str, Any], only: list[str] | None,
+             engines: list[str] | None) -> dict[str, Any]:
+    """Apply the CLI's --only and --engines filters, validating the names they give."""
+    config = {key: dict(value) for key, value in config.items()}
+    if only:
+        unknown = [name for name in only if name not in experiment_registry()]
+        if unknown:
+            raise ConfigError(f"--only: unknown experiment(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(experiment_registry())}")
+        config["run"]["experiments"] = [n for n in config["run"]["experiments"] if n in only]
+    if engines:
+        unknown = [name for name in engines if name not in engine_registry()]
+        if unknown:
+            raise ConfigError(f"--engines: unknown engine(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(engine_registry())}")
+        config["run"]["engines"] = engines
+        for name in experiment_registry():
+            config[name]["engines"] = None
+    return config
+
+
+def engines_for(config: dict[str, Any], experiment: str) -> list[str]:
+    """The engines an experiment runs: its own list, else the [run] list."""
+    return config[experiment].get("engines") or config["run"]["engines"]

@@ -1,0 +1,93 @@
+"""bobodiff forward mode (dual numbers) adapter: E1 loop and batch, E3 JVP and full gradient.
+
+E1-loop makes 3 passes per call on Python floats, one per direction (the report's
+variable()/constant() usage); E1-batch makes one pass over N points with 3 directions.
+E2 is skipped: forward mode needs one pass per weight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.engines import (
+    Engine,
+    Workload,
+    bobodiff_missing,
+    cast,
+    fetch_loop,
+    loop_over,
+    points_of,
+)
+from harness.experiments import e1_function, e3_network_forward
+
+PARAM_KEYS = ("W1", "b1", "w2", "b2")
+SEEDS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
+    """Three Dual passes on Python floats per call, one per input direction."""
+    import bobodiff as bd
+
+    Dual = bd.Dual
+
+    def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
+        partials = []
+        for da, db, dc in SEEDS:
+            f = e1_function.formula(Dual(a, da), Dual(b, db), Dual(c, dc), bd)
+            partials.append(f.tangent)
+        return f.value, partials[0], partials[1], partials[2]
+
+    points = points_of(problem)
+    return Workload(lambda: loop_over(points, call), fetch_loop,
+                    "3 passes per call (one per direction), float duals")
+
+
+def build_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
+    """One Dual pass over N points carrying 3 directions (tangent axis of length 3)."""
+    import bobodiff as bd
+
+    x1, x2, x3 = cast(problem, options["dtype"], ("x1", "x2", "x3"))
+    seeds = [np.eye(3, dtype=options["dtype"])[i][:, None] for i in range(3)]
+
+    def run() -> list[Any]:
+        f = e1_function.formula(bd.Dual(x1, seeds[0]), bd.Dual(x2, seeds[1]),
+                                bd.Dual(x3, seeds[2]), bd)
+        tangent = np.broadcast_to(f.tangent, (3, x1.size))
+        return [f.value, tangent[0], tangent[1], tangent[2]]
+    return Workload(run, description="one pass, tangents (3, 1) broadcast over N points")
+
+
+def _e3_builder(full_gradient: bool):
+    def build(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
+        import bobodiff as bd
+
+        W1, b1, w2, b2, x, v = cast(problem, options["dtype"], (*PARAM_KEYS, "x", "v"))
+        tangent = np.eye(x.size, dtype=options["dtype"]) if full_gradient else v
+
+        def run() -> list[Any]:
+            y = e3_network_forward.network(W1, b1, w2, b2, bd.Dual(x, tangent), bd)
+            return [y.value, y.tangent]
+        what = "identity tangent (n, n): all n directions in one pass" if full_gradient \
+            else "one direction, tangent shape (n,)"
+        return Workload(run, description=what)
+    return build
+
+
+ENGINE = Engine(
+    name="bobodiff-forward",
+    description="bobodiff forward mode (Dual numbers, NumPy tangents)",
+    requires=("bobodiff",),
+    availability=lambda: bobodiff_missing("Dual", "sin", "cos", "log", "exp", "tanh"),
+    builders={
+        ("E1", "loop"): build_e1_loop,
+        ("E1", "batch"): build_e1_batch,
+        ("E3", "jvp"): _e3_builder(False),
+        ("E3", "grad"): _e3_builder(True),
+    },
+    not_meaningful={
+        ("E2", "*"): "forward mode needs one pass per weight (n^2 + 2n + 1 passes): "
+                     "not meaningful for E2",
+    },
+)

@@ -1,0 +1,103 @@
+"""Experiment registry: each experiment module says what to compute, never how to time it.
+
+An experiment declares its configuration keys, expands them into cells (variant x size),
+builds the inputs of one cell (a "problem": a dict of float64 NumPy arrays and numbers),
+and computes the float64 reference result every engine is checked against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.params import Param
+
+TOLERANCES = {"float64": 1e-8, "float32": 2e-3}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A named thing to time within an experiment (e.g. E1 "loop", E2 "step-b64")."""
+
+    variant: str
+    description: str
+    calls_per_op: int = 1
+
+
+class Experiment:
+    """Base class: subclasses set NAME, TITLE, PARAMS and implement the methods below."""
+
+    NAME = ""
+    TITLE = ""
+    PARAMS: dict[str, Param] = {}
+    OUTPUT_NAMES: tuple[str, ...] = ()
+
+    def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
+        """Return the (variant, size) pairs this experiment measures under ``params``."""
+        raise NotImplementedError
+
+    def calls_per_op(self, variant: str, size: int, params: dict[str, Any]) -> int:
+        """How many "calls" one timed operation contains (E1-loop: N calls; else 1)."""
+        return 1
+
+    def make_problem(self, variant: str, size: int, params: dict[str, Any],
+                     seed: int) -> dict[str, Any]:
+        """Build the inputs of one cell: float64 arrays and plain numbers."""
+        raise NotImplementedError
+
+    def reference(self, variant: str, problem: dict[str, Any]) -> list[np.ndarray]:
+        """Return the float64 analytic result an engine's output must match."""
+        raise NotImplementedError
+
+    def skip_reason(self, engine: str, variant: str, size: int,
+                    params: dict[str, Any]) -> str | None:
+        """Return why (engine, variant, size) is skipped by configuration, or None."""
+        return None
+
+    def workload(self, variant: str) -> str:
+        """The engine workload a variant uses (E2 "step-b64" -> "step"); default: itself."""
+        return variant
+
+    def output_names(self, variant: str) -> tuple[str, ...]:
+        """Names of the arrays of a result, used in mismatch messages."""
+        return self.OUTPUT_NAMES
+
+
+def compare(got: list[Any], expected: list[np.ndarray], names: tuple[str, ...],
+            dtype: str) -> tuple[float, str | None]:
+    """Compare an engine's result with the reference.
+
+    Returns (worst scaled error, message or None). The error of each array is
+    max|got - expected| / max(max|expected|, 1e-12); it must stay below the tolerance
+    of ``dtype`` (TOLERANCES).
+    """
+    if len(got) != len(expected):
+        return np.inf, f"expected {len(expected)} output arrays, got {len(got)}"
+    worst, message = 0.0, None
+    for index, (g, e) in enumerate(zip(got, expected)):
+        name = names[index] if index < len(names) else f"output[{index}]"
+        g = np.asarray(g, dtype=np.float64)
+        if g.size != e.size:
+            return np.inf, f"{name}: expected shape {e.shape}, got {g.shape}"
+        g = g.reshape(e.shape)
+        if not np.all(np.isfinite(g)):
+            return np.inf, f"{name}: non-finite values in the engine's result"
+        scale = max(float(np.max(np.abs(e))) if e.size else 0.0, 1e-12)
+        error = float(np.max(np.abs(g - e))) / scale if e.size else 0.0
+        if error > worst:
+            worst = error
+        if error > TOLERANCES[dtype] and message is None:
+            message = (f"{name}: scaled max error {error:.3g} exceeds tolerance "
+                       f"{TOLERANCES[dtype]:g} for {dtype}")
+    return worst, message
+
+
+def registry() -> dict[str, Experiment]:
+    """Return every experiment by name (E1, E2, E3)."""
+    from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
+
+    experiments = [e1_function.EXPERIMENT, e2_network_reverse.EXPERIMENT,
+                   e3_network_forward.EXPERIMENT]
+    return {experiment.NAME: experiment for experiment in experiments}

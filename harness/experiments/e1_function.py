@@ -1,0 +1,67 @@
+"""E1 - one function, many calls: f(x1, x2, x3) and its three partials.
+
+f = (x1*sin(x2) + log((x3**2 + 1)**2) + exp(x1*x3)) * cos(x2)   (the report's eq. 1)
+
+Readings: "loop" = N separate calls on Python scalars in a Python loop (how the report timed
+its backward mode and PyTorch; reported per call and extrapolated to 10M calls);
+"batch" = one call on arrays of N points (how the report timed its forward mode).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.experiments import Experiment
+from harness.params import Param
+
+EXTRAPOLATE_TO_CALLS = 10_000_000
+
+
+def formula(x1: Any, x2: Any, x3: Any, lib: Any) -> Any:
+    """f written once as ordinary Python; ``lib`` supplies sin, cos, log, exp (any engine)."""
+    return (x1 * lib.sin(x2) + lib.log((x3**2 + 1) ** 2) + lib.exp(x1 * x3)) * lib.cos(x2)
+
+
+def analytic(x1: Any, x2: Any, x3: Any, lib: Any = np) -> tuple[Any, Any, Any, Any]:
+    """Value and the three partials of f, written by hand (lib = numpy or math)."""
+    s2, c2 = lib.sin(x2), lib.cos(x2)
+    e13 = lib.exp(x1 * x3)
+    q = x3 * x3 + 1.0
+    inner = x1 * s2 + 2.0 * lib.log(q) + e13
+    return (inner * c2, (s2 + x3 * e13) * c2, x1 * c2 * c2 - inner * s2,
+            (4.0 * x3 / q + x1 * e13) * c2)
+
+
+class E1Function(Experiment):
+    """The report's benchmark function, looped on scalars and batched on arrays."""
+
+    NAME = "E1"
+    TITLE = "E1 - one function, many calls (value + 3 partials)"
+    PARAMS = {
+        "variants": Param("str_list", ["loop", "batch"], "readings to measure",
+                          choices=("loop", "batch")),
+        "loop_calls": Param("int", 2000, "calls per timed loop (E1-loop)", 1, 100_000_000),
+        "batch_points": Param("int", 10_000_000, "points in one batched call", 1, 200_000_000),
+    }
+    OUTPUT_NAMES = ("f", "df/dx1", "df/dx2", "df/dx3")
+
+    def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
+        sizes = {"loop": params["loop_calls"], "batch": params["batch_points"]}
+        return [(variant, sizes[variant]) for variant in params["variants"]]
+
+    def calls_per_op(self, variant: str, size: int, params: dict[str, Any]) -> int:
+        return size if variant == "loop" else 1
+
+    def make_problem(self, variant: str, size: int, params: dict[str, Any],
+                     seed: int) -> dict[str, Any]:
+        rng = np.random.default_rng(seed)
+        return {"x1": rng.uniform(-1.0, 1.0, size), "x2": rng.uniform(-np.pi, np.pi, size),
+                "x3": rng.uniform(-1.0, 1.0, size)}
+
+    def reference(self, variant: str, problem: dict[str, Any]) -> list[np.ndarray]:
+        return list(analytic(problem["x1"], problem["x2"], problem["x3"]))
+
+
+EXPERIMENT = E1Function()

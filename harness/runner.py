@@ -1,0 +1,247 @@
+"""The runner: every cell in a fresh subprocess, results appended to raw.jsonl as cells end.
+
+It knows cells, engines and experiments only by name (through the registries). Each cell's
+lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM)
+leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.cells import Cell, plan
+from harness.engines import registry as engine_registry
+from harness.environment import PROJECT_ROOT, describe, thread_environment
+from harness.experiments import registry as experiment_registry
+
+RAW_NAME = "raw.jsonl"
+STDERR_TAIL_CHARS = 2000
+RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds",
+            "max_cell_seconds", "memory_limit_mb")
+
+
+class Interrupted(Exception):
+    """The run was stopped by SIGINT or SIGTERM; raw.jsonl holds every finished cell."""
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601 to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_dir(root: Path, name: str) -> Path:
+    """Create results/<UTC timestamp>-<name>/ (suffixed if it exists) and return it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+    candidate, suffix = root / f"{stamp}-{safe}", 1
+    while candidate.exists():
+        suffix += 1
+        candidate = root / f"{stamp}-{safe}-{suffix}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def append_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    """Append JSON lines in one write, then flush and fsync (a cell is all or nothing)."""
+    payload = "".join(json.dumps(line, allow_nan=True) + "\n" for line in lines)
+    with open(path, "a", encoding="utf-8") as raw:
+        raw.write(payload)
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def finished_cells(path: Path) -> set[str]:
+    """Cell ids that already have a "cell" line in raw.jsonl (corrupted lines ignored)."""
+    done: set[str] = set()
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("kind") == "cell":
+            done.add(str(record.get("cell")))
+    return done
+
+
+def _end_with_newline(path: Path) -> None:
+    """If a crash left half a line at the end, close it so the next line stays intact."""
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb+") as raw:
+            raw.seek(-1, os.SEEK_END)
+            if raw.read(1) != b"\n":
+                raw.write(b"\n")
+
+
+def skip_reason(cell: Cell, config: dict[str, Any]) -> str | None:
+    """Why a cell is not run (engine missing, not meaningful, beyond a size cap), or None."""
+    engine = engine_registry()[cell.engine]
+    experiment = experiment_registry()[cell.experiment]
+    return (engine.unavailable_reason()
+            or engine.skip_reason(cell.experiment, experiment.workload(cell.variant))
+            or experiment.skip_reason(cell.engine, cell.variant, cell.size,
+                                      config[cell.experiment]))
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(thread_environment(threads))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT),
+                                                    env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def spawn_cell(spec: dict[str, Any], timeout: float, threads: int) -> dict[str, Any]:
+    """Run one cell in a fresh ``python -m harness._cell``; return its result dict."""
+    with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
+        result_path, log_path = Path(tmp) / "result.json", Path(tmp) / "output.log"
+        spec = {**spec, "result_path": str(result_path)}
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "harness._cell"], stdin=subprocess.PIPE, stdout=log,
+                stderr=subprocess.STDOUT, env=_child_env(threads), cwd=PROJECT_ROOT,
+                start_new_session=True)
+            try:
+                process.communicate(json.dumps(spec).encode(), timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                timed_out = True
+            except BaseException:
+                _kill_group(process)
+                raise
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
+        result = _classify(process.returncode, timed_out, timeout, result_path)
+    result["stderr_tail"] = tail + result.pop("traceback", "")
+    return result
+
+
+def _classify(returncode: int, timed_out: bool, timeout: float, result_path: Path) -> dict:
+    if timed_out:
+        return {"status": "timeout",
+                "message": f"killed after {timeout:g} s (run.timeout_seconds)"}
+    if result_path.exists():
+        try:
+            return json.loads(result_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            pass
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (possibly the kernel's OOM killer)" if name == "SIGKILL" else ""
+        return {"status": "crashed", "message": f"killed by signal {name}{hint}"}
+    return {"status": "crashed", "message": f"exited with code {returncode} without a result"}
+
+
+def cell_spec(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
+    """The JSON spec sent to the cell's subprocess."""
+    run = config["run"]
+    params = {k: v for k, v in config[cell.experiment].items() if k != "engines"}
+    return {**cell.keys(), "params": params, **{key: run[key] for key in RUN_KEYS}}
+
+
+def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_id: str,
+               started: str, wall: float) -> list[dict[str, Any]]:
+    """raw.jsonl lines of one finished cell: one per repeat (if ok), then the cell line."""
+    experiment = experiment_registry()[cell.experiment]
+    calls = experiment.calls_per_op(cell.variant, cell.size, config[cell.experiment])
+    keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys()}
+    values = result.get("values", []) if result.get("status") == "ok" else []
+    lines = [{"kind": "repeat", **keys, "repeat": index, "value": value, "unit": "s",
+              "loops": result.get("loops"), "calls_per_op": calls, "status": "ok"}
+             for index, value in enumerate(values)]
+    lines.append({
+        "kind": "cell", **keys, "status": result.get("status", "crashed"),
+        "message": result.get("message", ""), "stderr_tail": result.get("stderr_tail", ""),
+        "repeats": len(values), "loops": result.get("loops"), "calls_per_op": calls,
+        "peak_rss_mb": result.get("peak_rss_mb"), "base_rss_mb": result.get("base_rss_mb"),
+        "max_error": result.get("max_error"), "description": result.get("description", ""),
+        "first_call_seconds": result.get("first_call_seconds"),
+        "threads": config["run"]["threads"], "started": started, "wall_seconds": wall})
+    return lines
+
+
+def measure_cell(cell: Cell, config: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+    """Run or skip one cell; return its raw.jsonl lines."""
+    started, start = now_iso(), time.monotonic()
+    reason = skip_reason(cell, config)
+    if reason:
+        result = {"status": "skipped", "message": reason}
+    else:
+        result = spawn_cell(cell_spec(cell, config), config["run"]["timeout_seconds"],
+                            config["run"]["threads"])
+    return cell_lines(cell, config, result, run_id, started, time.monotonic() - start)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(f"received {signal.Signals(signum).name}")
+
+
+def execute(config: dict[str, Any], run_dir: Path, config_path: str,
+            resume: bool = False, progress: bool = True) -> dict[str, int]:
+    """Measure every planned cell not yet in run_dir/raw.jsonl; return counts per status.
+
+    Raises Interrupted on SIGINT/SIGTERM after killing the running cell; raw.jsonl then
+    holds exactly the cells that finished.
+    """
+    raw = run_dir / RAW_NAME
+    _end_with_newline(raw)
+    done = finished_cells(raw) if resume else set()
+    cells = [cell for cell in plan(config) if cell.cell_id not in done]
+    run_id = run_dir.name
+    append_lines(raw, [{"kind": "env", "run_id": run_id, "started": now_iso(),
+                        "config_path": config_path, "resumed": resume, "config": config,
+                        **describe(config["run"]["threads"])}])
+    previous = {sig: signal.signal(sig, _raise_interrupted)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    counts: dict[str, int] = {}
+    try:
+        for cell_lines_ in _progress(cells, config, run_id, progress):
+            append_lines(raw, cell_lines_)
+            status = cell_lines_[-1]["status"]
+            counts[status] = counts.get(status, 0) + 1
+    except KeyboardInterrupt as error:
+        raise Interrupted("received SIGINT") from error
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return counts
+
+
+def _progress(cells: list[Cell], config: dict[str, Any], run_id: str, enabled: bool):
+    from tqdm import tqdm
+
+    with tqdm(total=len(cells), file=sys.stderr, disable=not enabled, unit="cell",
+              dynamic_ncols=True) as bar:
+        for cell in cells:
+            bar.set_postfix_str(cell.cell_id, refresh=True)
+            yield measure_cell(cell, config, run_id)
+            bar.update(1)
+
+
+def update_latest(run_dir: Path) -> Path:
+    """Point <results root>/latest at run_dir (relative symlink, replaced atomically)."""
+    link = run_dir.parent / "latest"
+    temporary = run_dir.parent / f".latest-{os.getpid()}"
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(run_dir.name)
+    os.replace(temporary, link)
+    return link

@@ -1,0 +1,55 @@
+"""Timing: warm-up, pyperf-style loop calibration, then repeats of calibrated loops."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+MAX_LOOPS = 10**7
+
+
+def time_loops(run: Callable[[], Any], loops: int) -> float:
+    """Wall time (perf_counter) of ``loops`` consecutive calls of run()."""
+    start = time.perf_counter()
+    for _ in range(loops):
+        run()
+    return time.perf_counter() - start
+
+
+def calibrate(run: Callable[[], Any], min_seconds: float) -> tuple[int, float]:
+    """Find loops so that one repeat lasts at least min_seconds; return (loops, its time)."""
+    loops = 1
+    while True:
+        elapsed = time_loops(run, loops)
+        if elapsed >= min_seconds or loops >= MAX_LOOPS:
+            return loops, elapsed
+        grow = min_seconds / max(elapsed, 1e-9) * 1.2
+        loops = min(MAX_LOOPS, max(loops * 2, math.ceil(loops * grow)))
+
+
+def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[Any, dict]:
+    """Warm up, calibrate, and time repeats; return (first result, timing dict).
+
+    The first call's result is kept for the correctness check. Repeats are reduced (never
+    below one) when they would exceed spec["max_cell_seconds"]. Each value is seconds per
+    call of run().
+    """
+    gc.collect()
+    start = time.perf_counter()
+    first = run()
+    first_seconds = time.perf_counter() - start
+    for _ in range(max(0, int(spec["warmup"]) - 1)):
+        run()
+    # The first call is often slow (lazy imports, caches): calibrate on later calls.
+    loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
+    repeats = int(spec["repeats"])
+    budget = float(spec["max_cell_seconds"])
+    repeats = max(1, min(repeats, int(budget / max(repeat_seconds, 1e-9))))
+    values = []
+    for _ in range(repeats):
+        gc.collect()
+        values.append(time_loops(run, loops) / loops)
+    return first, {"values": values, "loops": loops, "first_call_seconds": first_seconds}
