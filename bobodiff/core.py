@@ -18,7 +18,11 @@ _NO_PARAMS: dict[str, Any] = {}
 
 
 class Wrapper:
-    """Base of Dual and Tensor: a value tagged with the transformation level it belongs to."""
+    """Base of Dual, Tensor and the jit's Tracer: a value tagged with its transformation level.
+
+    Operators and array methods are defined once here, through :func:`apply`; subclasses
+    say how they record a primitive (``_apply``) and what their plain value is (``_primal``).
+    """
 
     __slots__ = ()
     _is_bobodiff_wrapper = True
@@ -31,6 +35,124 @@ class Wrapper:
     @classmethod
     def _apply(cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int) -> Any:
         raise NotImplementedError
+
+    # -- array-like ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return shape_of(self._primal())
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self) -> Any:
+        return np.result_type(primal(self))
+
+    @property
+    def T(self) -> Any:
+        return self.transpose()
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d value")
+        return shape[0]
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        shape = self.shape
+        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+        count = int(np.prod([shape[a] for a in axes])) if shape else 1
+        return self.sum(axis, keepdims) * (1.0 / count)
+
+    def reshape(self, *shape: Any) -> Any:
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
+
+    def transpose(self, *axes: Any) -> Any:
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
+        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
+
+    def __getitem__(self, index: Any) -> Any:
+        return apply(RULES["getitem"], (self,), {"index": index})
+
+    # -- operators -------------------------------------------------------------------
+    def __add__(self, other: Any) -> Any:
+        return apply(_ADD, (self, other))
+
+    def __radd__(self, other: Any) -> Any:
+        return apply(_ADD, (other, self))
+
+    def __sub__(self, other: Any) -> Any:
+        return apply(_SUB, (self, other))
+
+    def __rsub__(self, other: Any) -> Any:
+        return apply(_SUB, (other, self))
+
+    def __mul__(self, other: Any) -> Any:
+        return apply(_MUL, (self, other))
+
+    def __rmul__(self, other: Any) -> Any:
+        return apply(_MUL, (other, self))
+
+    def __truediv__(self, other: Any) -> Any:
+        return apply(_DIV, (self, other))
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return apply(_DIV, (other, self))
+
+    def __pow__(self, other: Any) -> Any:
+        return apply(_POW, (self, other))
+
+    def __rpow__(self, other: Any) -> Any:
+        return apply(_POW, (other, self))
+
+    def __matmul__(self, other: Any) -> Any:
+        return apply(_MATMUL, (self, other))
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return apply(_MATMUL, (other, self))
+
+    def __neg__(self) -> Any:
+        return apply(_NEG, (self,))
+
+    def __pos__(self) -> Any:
+        return self
+
+    # Comparisons compare plain values and give plain booleans / arrays (no derivative).
+    def _plain_value(self) -> Any:
+        return primal(self)
+
+    def __lt__(self, other: Any) -> Any:
+        return self._plain_value() < _plain(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self._plain_value() <= _plain(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._plain_value() > _plain(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._plain_value() >= _plain(other)
+
+    def __float__(self) -> float:
+        return float(self._plain_value())
+
+
+def _plain(x: Any) -> Any:
+    return x._plain_value() if getattr(x, "_is_bobodiff_wrapper", False) else x
+
+
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
+    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
+)
 
 
 def top_wrapper(args: tuple[Any, ...]) -> Wrapper | None:

@@ -20,15 +20,10 @@ from typing import Any
 import numpy as np
 
 from ._state import STATE
-from .core import Wrapper, apply, compute
-from .rules import MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of
+from .core import Wrapper, compute
+from .rules import MINUS_ONE, ONE, Elementwise, backend_for, shape_of
 
 __all__ = ["Dual", "AutoDiff", "variable", "constant"]
-
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
-    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
-)
-
 
 def _ndim(x: Any) -> int:
     t = type(x)
@@ -109,115 +104,12 @@ class Dual(Wrapper):
         """The report's name for :attr:`tangent`."""
         return self.tangent
 
-    # -- array-like ------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return shape_of(self.value)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> Any:
-        return np.result_type(self.value)
-
-    @property
-    def T(self) -> Dual:
-        return self.transpose()
-
-    def __len__(self) -> int:
-        return len(self.value)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Dual:
-        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Dual:
-        shape = self.shape
-        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
-        count = int(np.prod([shape[a] for a in axes])) if shape else 1
-        return self.sum(axis, keepdims) * (1.0 / count)
-
-    def reshape(self, *shape: Any) -> Dual:
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
-
-    def transpose(self, *axes: Any) -> Dual:
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
-        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
-
-    def __getitem__(self, index: Any) -> Dual:
-        return apply(RULES["getitem"], (self,), {"index": index})
-
-    # -- operators -------------------------------------------------------------------
-    def __add__(self, other: Any) -> Dual:
-        return apply(_ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Dual:
-        return apply(_ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Dual:
-        return apply(_SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Dual:
-        return apply(_SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Dual:
-        return apply(_MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Dual:
-        return apply(_MUL, (other, self))
-
-    def __truediv__(self, other: Any) -> Dual:
-        return apply(_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Dual:
-        return apply(_DIV, (other, self))
-
-    def __pow__(self, other: Any) -> Dual:
-        return apply(_POW, (self, other))
-
-    def __rpow__(self, other: Any) -> Dual:
-        return apply(_POW, (other, self))
-
-    def __matmul__(self, other: Any) -> Dual:
-        return apply(_MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Dual:
-        return apply(_MATMUL, (other, self))
-
-    def __neg__(self) -> Dual:
-        return apply(_NEG, (self,))
-
-    def __pos__(self) -> Dual:
-        return self
-
-    # Comparisons compare values and give plain booleans / arrays (no derivative).
-    def __lt__(self, other: Any) -> Any:
-        return self.value < _plain(other)
-
-    def __le__(self, other: Any) -> Any:
-        return self.value <= _plain(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self.value > _plain(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self.value >= _plain(other)
-
-    def __float__(self) -> float:
-        return float(self.value)
-
     def __repr__(self) -> str:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
 
 AutoDiff = Dual
 """The report's name for :class:`Dual`."""
-
-
-def _plain(x: Any) -> Any:
-    return x.value if type(x) is Dual else x
 
 
 def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, out: Any) -> Any:

@@ -156,50 +156,6 @@ class Tensor(Wrapper):
     def numpy(self) -> Any:
         return np.asarray(self.data)
 
-    # -- array-like ------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return shape_of(self.data)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def dtype(self) -> Any:
-        return np.result_type(self.data)
-
-    @property
-    def T(self) -> Tensor:
-        return self.transpose()
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        shape = self.shape
-        axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
-        count = int(np.prod([shape[a] for a in axes])) if shape else 1
-        return self.sum(axis, keepdims) * (1.0 / count)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
-
-    def transpose(self, *axes: Any) -> Tensor:
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
-        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return apply(RULES["getitem"], (self,), {"index": index})
-
     # -- operators -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
         if _same_level(self, other):
@@ -251,41 +207,9 @@ class Tensor(Wrapper):
             return Tensor._apply(_POW, (other, self), _NO_PARAMS, self._level)
         return apply(_POW, (other, self))
 
-    def __matmul__(self, other: Any) -> Tensor:
-        return apply(_MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return apply(_MATMUL, (other, self))
-
-    def __neg__(self) -> Tensor:
-        return apply(_NEG, (self,))
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    # Comparisons compare data and give plain booleans / arrays (no gradient).
-    def __lt__(self, other: Any) -> Any:
-        return self.data < _plain(other)
-
-    def __le__(self, other: Any) -> Any:
-        return self.data <= _plain(other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self.data > _plain(other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self.data >= _plain(other)
-
-    def __float__(self) -> float:
-        return float(self.data)
-
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}{grad})"
-
-
-def _plain(x: Any) -> Any:
-    return x.data if type(x) is Tensor else x
 
 
 _NO_PARAMS: dict[str, Any] = {}
