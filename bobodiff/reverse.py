@@ -50,8 +50,14 @@ def _as_data(data: Any) -> Any:
         return float(data)
     if getattr(data, "_is_bobodiff_wrapper", False) or isinstance(data, float | np.floating):
         return data
-    arr = np.asarray(data)
-    if arr.dtype.kind not in "fc":
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor data must be a float or a numeric array, not a "
+                        f"{type(data).__name__}: {data!r:.80}")
+    if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
     return arr
 
