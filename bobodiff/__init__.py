@@ -29,13 +29,14 @@ from .functions import (
     tanh,
     transpose,
 )
+from .jit import jit
 from .reverse import Tensor, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoDiff", "Dual", "Tensor", "abs", "constant", "cos", "enable_grad", "exp", "grad",
-    "hessian", "is_grad_enabled", "jacfwd", "jacrev", "jvp", "log", "matmul", "maximum",
+    "hessian", "is_grad_enabled", "jacfwd", "jit", "jacrev", "jvp", "log", "matmul", "maximum",
     "mean", "nn", "no_grad", "relu", "reshape", "rules", "sigmoid", "sin", "sqrt", "sum",
     "tan", "tanh", "transpose", "value_and_grad", "variable", "vjp",
 ]

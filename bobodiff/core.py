@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .rules import GENERIC, RULES, backend_for, shape_of
+from .rules import GENERIC, NON_DIFFERENTIABLE, RULES, backend_for, shape_of
 
 _NO_PARAMS: dict[str, Any] = {}
 
@@ -26,6 +26,7 @@ class Wrapper:
 
     __slots__ = ()
     _is_bobodiff_wrapper = True
+    _stops_primal = False  # True for the jit's tracer: primal() stops there
     _level: int
     __array_ufunc__ = None  # make NumPy defer to our reflected operators (array * Dual)
 
@@ -189,18 +190,21 @@ def compute(rule: Any, values: tuple[Any, ...], params: dict[str, Any] = _NO_PAR
 
 
 def primal(x: Any) -> Any:
-    """The innermost plain value of a (possibly nested) Dual or Tensor."""
-    while getattr(x, "_is_bobodiff_wrapper", False):
+    """The innermost plain value of a (possibly nested) Dual or Tensor.
+
+    It stops at a jit tracer: the tracer stands for the plain value of every call.
+    """
+    while getattr(x, "_is_bobodiff_wrapper", False) and not x._stops_primal:
         x = x._primal()
     return x
 
 
 def _constant_fn(name: str) -> Any:
-    """A backend function of the plain values only: its result carries no derivative."""
+    """A helper primitive of the plain values only: its result carries no derivative."""
+    rule = NON_DIFFERENTIABLE[name]
 
     def fn(*args: Any) -> Any:
-        plain = tuple(primal(a) for a in args)
-        return getattr(backend_for(plain), name)(*plain)
+        return apply(rule, tuple(primal(a) for a in args))
 
     return fn
 
@@ -208,7 +212,8 @@ def _constant_fn(name: str) -> Any:
 def _generic_broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     if shape_of(x) == tuple(shape):
         return x
-    dtype = np.result_type(primal(x), 1.0) if not isinstance(primal(x), float) else np.float64
+    p = primal(x)
+    dtype = np.result_type(getattr(p, "dtype", np.float64), np.float32)
     return apply(RULES["mul"], (x, np.ones(shape, dtype=dtype)))
 
 

@@ -98,6 +98,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         return value, grads[0] if single else tuple(grads)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    value_and_grad_f.__wrapped__ = f  # type: ignore[attr-defined]  # keeps f's argument names
     return value_and_grad_f
 
 
@@ -109,6 +110,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         return vg(*args)[1]
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    grad_f.__wrapped__ = f  # type: ignore[attr-defined]
     return grad_f
 
 

@@ -499,6 +499,24 @@ _STRUCTURAL = [
     Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2),
 ]
 
+@dataclass(frozen=True)
+class NonDifferentiable:
+    """A helper primitive whose result carries no derivative (the sign of x, x > 0, ...).
+
+    Rules use these inside local derivatives; engines compute them on plain values, and the
+    jit's tracer records them like any other primitive.
+    """
+
+    name: str
+    arity: int = 1
+
+
+NON_DIFFERENTIABLE: dict[str, NonDifferentiable] = {
+    r.name: r
+    for r in (NonDifferentiable("step"), NonDifferentiable("sign"),
+              NonDifferentiable("maxgrad", 2))
+}
+
 RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}
 """Every primitive bobodiff can differentiate, by name."""
 
