@@ -39,6 +39,8 @@ def run_params() -> dict[str, Param]:
                                   0.01, 86400.0),
         "timeout_seconds": Param("float", 300.0, "hard per-cell timeout (cell killed)",
                                  1.0, 86400.0),
+        "jobs": Param("int", 1, "cells run at once; >1 disturbs timings (smoke tests only)",
+                      1, 64),
         "memory_limit_mb": Param("int", 0, "RLIMIT_AS of each cell in MiB (0 = no limit)",
                                  0, 10**8),
     }

@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,34 @@ RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds
 
 class Interrupted(Exception):
     """The run was stopped by SIGINT or SIGTERM; raw.jsonl holds every finished cell."""
+
+
+class _Children:
+    """The cell subprocesses alive now, so an interruption can kill every one of them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def add(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.add(process)
+            if self.stopping:
+                _kill_group(process, wait=False)
+
+    def discard(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.discard(process)
+
+    def kill_all(self) -> None:
+        with self.lock:
+            self.stopping = True
+            for process in list(self.running):
+                _kill_group(process, wait=False)
+
+
+CHILDREN = _Children()
 
 
 def now_iso() -> str:
@@ -101,12 +131,13 @@ def _child_env(threads: int) -> dict[str, str]:
     return env
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_group(process: subprocess.Popen, wait: bool = True) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    process.wait()
+    if wait:
+        process.wait()
 
 
 def spawn_cell(spec: dict[str, Any], timeout: float, threads: int) -> dict[str, Any]:
@@ -119,6 +150,7 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int) -> dict[str, 
                 [sys.executable, "-m", "harness._cell"], stdin=subprocess.PIPE, stdout=log,
                 stderr=subprocess.STDOUT, env=_child_env(threads), cwd=PROJECT_ROOT,
                 start_new_session=True)
+            CHILDREN.add(process)
             try:
                 process.communicate(json.dumps(spec).encode(), timeout=timeout)
                 timed_out = False
@@ -128,6 +160,8 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int) -> dict[str, 
             except BaseException:
                 _kill_group(process)
                 raise
+            finally:
+                CHILDREN.discard(process)
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
         result = _classify(process.returncode, timed_out, timeout, result_path)
     result["stderr_tail"] = tail + result.pop("traceback", "")
@@ -212,28 +246,48 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
     previous = {sig: signal.signal(sig, _raise_interrupted)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     counts: dict[str, int] = {}
+    CHILDREN.stopping = False
     try:
-        for cell_lines_ in _progress(cells, config, run_id, progress):
-            append_lines(raw, cell_lines_)
-            status = cell_lines_[-1]["status"]
+        for lines in _measure_all(cells, config, run_id, progress):
+            append_lines(raw, lines)
+            status = lines[-1]["status"]
             counts[status] = counts.get(status, 0) + 1
     except KeyboardInterrupt as error:
         raise Interrupted("received SIGINT") from error
     finally:
+        CHILDREN.kill_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return counts
 
 
-def _progress(cells: list[Cell], config: dict[str, Any], run_id: str, enabled: bool):
+def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progress: bool):
+    """Yield each cell's lines as it finishes; run.jobs cells at a time (1 = sequential)."""
     from tqdm import tqdm
 
-    with tqdm(total=len(cells), file=sys.stderr, disable=not enabled, unit="cell",
+    jobs = int(config["run"]["jobs"])
+    with tqdm(total=len(cells), file=sys.stderr, disable=not progress, unit="cell",
               dynamic_ncols=True) as bar:
-        for cell in cells:
-            bar.set_postfix_str(cell.cell_id, refresh=True)
-            yield measure_cell(cell, config, run_id)
-            bar.update(1)
+        if jobs == 1:
+            for cell in cells:
+                bar.set_postfix_str(cell.cell_id, refresh=True)
+                yield measure_cell(cell, config, run_id)
+                bar.update(1)
+            return
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(measure_cell, cell, config, run_id) for cell in cells}
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        lines = future.result()
+                        bar.set_postfix_str(lines[-1]["cell"], refresh=False)
+                        bar.update(1)
+                        yield lines
+            finally:
+                for future in pending:
+                    future.cancel()
+                CHILDREN.kill_all()
 
 
 def update_latest(run_dir: Path) -> Path:

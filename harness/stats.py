@@ -73,13 +73,17 @@ def overlap(a_low: float, a_high: float, b_low: float, b_high: float) -> bool:
     return a_low <= b_high and b_low <= a_high
 
 
-def loglog_interpolate(sizes: Sequence[float], times: Sequence[float], at: float) -> float:
-    """Piecewise-linear interpolation in log-log space (end segments extend the curve).
+def loglog_interpolate(sizes: Sequence[float], times: Sequence[float], at: float,
+                       extrapolate: bool = False) -> float:
+    """Piecewise-linear interpolation in log-log space.
 
-    Returns the exact time when ``at`` was measured, NaN with fewer than one point.
+    Returns the exact time when ``at`` was measured; NaN outside the measured range unless
+    ``extrapolate`` (then the end segments extend the curve) and NaN without points.
     """
     points = sorted((s, t) for s, t in zip(sizes, times) if s > 0 and t > 0)
     if not points:
+        return math.nan
+    if not extrapolate and not points[0][0] <= at <= points[-1][0]:
         return math.nan
     if len(points) == 1:
         return points[0][1] if points[0][0] == at else math.nan

@@ -43,10 +43,12 @@ def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[An
     first_seconds = time.perf_counter() - start
     for _ in range(max(0, int(spec["warmup"]) - 1)):
         run()
-    # The first call is often slow (lazy imports, caches): calibrate on later calls.
-    loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
-    repeats = int(spec["repeats"])
     budget = float(spec["max_cell_seconds"])
+    if first_seconds >= budget:  # one call exhausts the budget: no calibration, one per repeat
+        loops, repeat_seconds = 1, first_seconds
+    else:  # the first call is often slow (lazy imports, caches): calibrate on later calls
+        loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
+    repeats = int(spec["repeats"])
     repeats = max(1, min(repeats, int(budget / max(repeat_seconds, 1e-9))))
     values = []
     for _ in range(repeats):

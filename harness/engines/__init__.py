@@ -89,12 +89,12 @@ def registry() -> dict[str, Engine]:
 
 
 def loop_over(points: list[tuple[float, float, float]],
-              call: Callable[[float, float, float], tuple]) -> list[tuple]:
-    """E1-loop body shared by every engine: one separate call per point, results kept."""
-    out = []
-    append = out.append
-    for a, b, c in points:
-        append(call(a, b, c))
+              call: Callable[[float, float, float], tuple], rounds: int) -> list[tuple]:
+    """E1-loop body shared by every engine: ``rounds`` passes of one separate call per point;
+    the last pass's results are returned (for the correctness check)."""
+    out: list[tuple] = []
+    for _ in range(rounds):
+        out = [call(a, b, c) for a, b, c in points]
     return out
 
 
@@ -110,7 +110,7 @@ def points_of(problem: dict[str, Any]) -> list[tuple[float, float, float]]:
 
 def cast(problem: dict[str, Any], dtype: str, keys: tuple[str, ...]) -> list[np.ndarray]:
     """Return problem[key] for each key as a contiguous array of ``dtype``."""
-    return [np.ascontiguousarray(problem[key], dtype=dtype) for key in keys]
+    return [np.asarray(problem[key], dtype=dtype, order="C") for key in keys]
 
 
 def bobodiff_missing(*names: str) -> str | None:

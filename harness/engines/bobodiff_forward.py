@@ -39,8 +39,8 @@ def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
             partials.append(f.tangent)
         return f.value, partials[0], partials[1], partials[2]
 
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop,
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
                     "3 passes per call (one per direction), float duals")
 
 

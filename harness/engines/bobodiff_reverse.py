@@ -42,8 +42,8 @@ def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
         f.backward()
         return float(f.data), float(x1.grad), float(x2.grad), float(x3.grad)
 
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop,
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
                     "3 leaf 0-d array Tensors + backward per call")
 
 

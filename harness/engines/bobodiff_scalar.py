@@ -31,8 +31,8 @@ def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
         f.backward()
         return f.data, x1.grad, x2.grad, x3.grad
 
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop,
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
                     "3 float Tensors + backward per call (scalar graph)")
 
 

@@ -28,8 +28,8 @@ def _e1_call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
 
 def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
     """N calls of the hand-written scalar gradient (math module, Python floats)."""
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, _e1_call), fetch_loop,
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, _e1_call, rounds), fetch_loop,
                     "math-module value + 3 partials per call")
 
 

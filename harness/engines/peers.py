@@ -39,8 +39,9 @@ def jax_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
     def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
         value, (g1, g2, g3) = vg(a, b, c)
         return float(value), float(g1), float(g2), float(g3)
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop, "jit(value_and_grad) per call")
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
+                    "jit(value_and_grad) per call")
 
 
 def jax_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -100,8 +101,8 @@ def autograd_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Worklo
     def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
         value, grad = vg(np.array([a, b, c]))
         return float(value), float(grad[0]), float(grad[1]), float(grad[2])
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop, "value_and_grad per call")
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop, "value_and_grad per call")
 
 
 def autograd_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workload:

@@ -37,8 +37,8 @@ def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
         f.backward()
         return f.item(), x1.grad.item(), x2.grad.item(), x3.grad.item()
 
-    points = points_of(problem)
-    return Workload(lambda: loop_over(points, call), fetch_loop,
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
                     "3 leaf 0-d tensors + backward per call")
 
 

@@ -166,6 +166,8 @@ def e2_section(summary: pd.DataFrame) -> Section:
         report_ms = ref.E2_REPORT_MS[label]
         for engine in engines:
             per_n = {n: e2_candidates(summary, engine, n) for n in report_ms}
+            if all(math.isnan(v) for values in per_n.values() for v in values.values()):
+                continue
             for name in per_n[next(iter(report_ms))]:
                 row = {"report engine": label, "engine (this run)": engine, "reading": name}
                 for n, ms in report_ms.items():
@@ -204,8 +206,14 @@ def speedup_sentence(summary: pd.DataFrame, experiment: str, variant: str,
                 rows = ok[(ok.experiment == experiment) & (ok.variant == variant)
                           & (ok.engine == name)]
                 times[name] = loglog_interpolate(list(rows["size"]), list(rows["median_s"]), n)
-            ratios.append(f"n={n}: {times[engine] / times['torch']:.3g}x")
-        parts.append(f"{engine} / torch on {experiment}/{variant}: " + ", ".join(ratios))
+            ratio = times[engine] / times["torch"]
+            if not math.isnan(ratio):
+                ratios.append(f"n={n}: {ratio:.3g}x")
+        if ratios:
+            parts.append(f"{engine} / torch on {experiment}/{variant}: " + ", ".join(ratios))
+    if not parts:
+        return (f"This run has no {experiment}/{variant} pair of engine and torch covering "
+                f"n = {', '.join(map(str, sizes))}: no speedup to compare with the report.")
     return "This run: " + "; ".join(parts) + " (ratio > 1: slower than torch)."
 
 
