@@ -24,7 +24,8 @@ from harness.report.summary import SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "smoke.toml"
-ENGINES = {"floor", "torch", "bobodiff-forward", "bobodiff-reverse", "bobodiff-scalar"}
+ENGINES = {"floor", "torch", "bobodiff-forward", "bobodiff-reverse", "bobodiff-scalar",
+           "bobodiff-compiled"}
 
 pytestmark = pytest.mark.slow
 

@@ -71,6 +71,7 @@ class Engine:
 def registry() -> dict[str, Engine]:
     """Return every engine by name; test-only faulty engines when TEST_ENGINES_ENV=1."""
     from harness.engines import (
+        bobodiff_compiled,
         bobodiff_forward,
         bobodiff_reverse,
         bobodiff_scalar,
@@ -80,7 +81,8 @@ def registry() -> dict[str, Engine]:
     )
 
     engines = [floor.ENGINE, torch_engine.ENGINE, bobodiff_forward.ENGINE,
-               bobodiff_reverse.ENGINE, bobodiff_scalar.ENGINE, *peers.ENGINES]
+               bobodiff_reverse.ENGINE, bobodiff_scalar.ENGINE, bobodiff_compiled.ENGINE,
+               *peers.ENGINES]
     if os.environ.get(TEST_ENGINES_ENV) == "1":
         from harness.engines import faulty
 
