@@ -126,7 +126,19 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
             t = _align(t, _ndim(values[i]), out_ndim)
         term = t if d is ONE else (-t if d is MINUS_ONE else d * t)
         total = term if total is None else total + term
-    return 0.0 if total is None else total
+    if total is None:
+        return 0.0
+    if type(total) is float:
+        if type(out) is not float and shape_of(out) != ():
+            total = np.full(shape_of(out), total, dtype=np.result_type(out))
+    else:  # a tangent has its value's shape (after the directions)
+        target = shape_of(out)
+        shape = shape_of(total)
+        if len(shape) > len(target):
+            target = shape[:1] + target
+        if shape != target:
+            total = backend_for((total,)).broadcast_to(total, target)
+    return total
 
 
 def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: dict) -> Any:
@@ -140,7 +152,17 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
         return 0.0
     batched = _is_batched(*present[0])
     ops = backend_for(tuple(values) + tuple(t for t, _ in present))
+    # Tangents may be broadcastable to their value (a scalar 1.0 seeding an array, a
+    # (k, 1, 1) direction block); structural rules need them at full shape.
+    ts = [None if t is None else _full_shape(ops, t, v, batched) for t, v in zip(ts, values)]
     return rule.jvp(ops, ts, tuple(values), out, params, batched)
+
+
+def _full_shape(ops: Any, t: Any, value: Any, batched: bool) -> Any:
+    target = shape_of(value)
+    if batched:
+        target = shape_of(t)[:1] + target
+    return t if shape_of(t) == target else ops.broadcast_to(t, target)
 
 
 def variable(x: Any) -> Dual:
