@@ -130,7 +130,7 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
         return 0.0
     if type(total) is float:
         if type(out) is not float and shape_of(out) != ():
-            total = np.full(shape_of(out), total, dtype=np.result_type(out))
+            total = np.full(shape_of(out), total, dtype=getattr(out, "dtype", np.float64))
     else:  # a tangent has its value's shape (after the directions)
         target = shape_of(out)
         shape = shape_of(total)
