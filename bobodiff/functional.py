@@ -115,10 +115,13 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
 
 def _unit(value: Any) -> Any:
+    """A seed of 1 with the kind, shape and dtype of ``value``."""
     if isinstance(value, np.ndarray):
         return np.ones_like(value)
     if isinstance(value, np.floating):
         return type(value)(1.0)
+    if getattr(value, "_is_bobodiff_wrapper", False) and value.dtype != np.float64:
+        return np.ones(value.shape, dtype=value.dtype)
     return 1.0
 
 
