@@ -147,6 +147,37 @@ def test_elementwise_forward_vs_torch_jvp(name, data):
         assert type(out.value) is float and type(out.tangent) is float, "float fast path"
 
 
+BINARY_NAMES = [n for n in ELEMENTWISE_NAMES if RULES[n].arity == 2]
+
+
+@pytest.mark.parametrize("name", BINARY_NAMES)
+@pytest.mark.parametrize("i", [0, 1])
+@settings(max_examples=12)
+@given(data=st.data())
+def test_elementwise_forward_with_one_constant_argument_then_reduce(name, i, data):
+    # Only args[i] carries a tangent, the other argument is a constant that may broadcast
+    # it; a reduction right after must see the broadcast tangent (d/dt sum(c + t) = c.size).
+    args, _ = data.draw(elementwise_case(name))
+    tangent = data.draw(value_strategy(np.shape(args[i]), "real"))
+    rule = RULES[name]
+    ones = np.ones(np.broadcast_shapes(*map(np.shape, args)))
+
+    def f(a):
+        full = list(args)
+        full[i] = a
+        return bd.sum(apply(rule, tuple(full)))
+
+    grad = fd_grad(weighted(name, ones), args, i)
+    expected = float(np.sum(grad * tangent))
+    _, jvp_out = bd.jvp(f, (args[i],), (tangent,))
+    assert jvp_out == pytest.approx(expected, rel=FD_RTOL, abs=FD_ATOL), "jvp"
+    full = list(args)
+    full[i] = bd.Dual(args[i], tangent)
+    dual = bd.sum(apply(rule, tuple(full)))
+    assert dual.tangent == pytest.approx(expected, rel=FD_RTOL, abs=FD_ATOL), "Dual"
+    assert_close(bd.jacfwd(f)(args[i]), grad, rtol=FD_RTOL, atol=FD_ATOL, what="jacfwd")
+
+
 @pytest.mark.parametrize("name", ELEMENTWISE_NAMES)
 @settings(max_examples=12)
 @given(data=st.data())
