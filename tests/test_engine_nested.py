@@ -186,3 +186,73 @@ def test_gradient_of_function_independent_of_input_is_zero():
     assert_close(g, np.zeros(3), rtol=0, atol=0)
     h = bd.hessian(lambda x: x.sum())(np.ones(3))
     assert_close(h, np.zeros((3, 3)), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------------------
+# Tuple outputs and dtypes through nested transformations
+# --------------------------------------------------------------------------------------
+
+
+def test_jacobians_of_tuple_outputs_agree():
+    # JAX: jacfwd / jacrev of a function returning a tuple give a tuple of Jacobians.
+    def f(v):
+        return v * v, bd.sin(v)
+
+    x = 3.0
+    expected = (2 * x, math.cos(x))
+    assert tuple(map(float, bd.jacfwd(f)(x))) == pytest.approx(expected)
+    out, tangents = bd.jvp(f, (x,), (1.0,))
+    assert tuple(map(float, tangents)) == pytest.approx(expected)
+    # jacrev: the same tuple, or a TypeError saying tuples are unsupported (never zeros)
+    try:
+        got = bd.jacrev(f)(x)
+    except TypeError as e:
+        assert "tuple" in str(e)
+    else:
+        assert isinstance(got, tuple), f"jacrev of a tuple-valued f returned {got!r}"
+        assert tuple(map(float, got)) == pytest.approx(expected)
+
+
+def test_vjp_of_tuple_output_is_never_silently_zero():
+    # Either the cotangent tuple is pulled back (JAX), or a TypeError says tuples are not
+    # supported: a zero gradient would be a wrong number.
+    def f(v):
+        return v * v, bd.sin(v)
+
+    try:
+        _, vjp_fn = bd.vjp(f, 3.0)
+        (g,) = vjp_fn((1.0, 1.0))
+    except TypeError as e:
+        assert "tuple" in str(e)
+    else:
+        assert float(g) == pytest.approx(6.0 + math.cos(3.0))
+
+
+@pytest.mark.parametrize("container", [tuple, list], ids=["tuple", "list"])
+def test_grad_of_non_scalar_container_output_raises_type_error(container):
+    with pytest.raises(TypeError):
+        bd.grad(lambda v: container([v * v, 1.0]))(3.0)
+
+
+@pytest.mark.parametrize(
+    "second_order",
+    [
+        lambda f: bd.hessian(f),
+        lambda f: bd.jacfwd(bd.jacfwd(f)),
+        lambda f: bd.jacfwd(bd.grad(f)),
+        lambda f: bd.jacrev(bd.grad(f)),
+        lambda f: bd.jacrev(bd.jacrev(f)),
+    ],
+    ids=["hessian", "jacfwd(jacfwd)", "jacfwd(grad)", "jacrev(grad)", "jacrev(jacrev)"],
+)
+def test_second_order_of_float32_stays_float32(second_order):
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    h = second_order(cubic)(x)
+    assert h.dtype == np.float32, f"float32 input gave a {h.dtype} Hessian"
+    assert_close(h, cubic_hessian(x.astype(np.float64)), rtol=1e-5, atol=1e-5)
+
+
+def test_grad_of_grad_of_float32_scalar_stays_float32():
+    g2 = bd.grad(bd.grad(lambda v: v**3))(np.float32(2.0))
+    assert np.asarray(g2).dtype == np.float32
+    assert float(g2) == pytest.approx(12.0)
