@@ -67,24 +67,44 @@ def _tail(lines: int = 15) -> str:
     return "".join(traceback.format_exc().splitlines(keepends=True)[-lines:])
 
 
-def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """Build the workload, time it (see timing.calibrated_repeats), check its result."""
+def make_problem(spec: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of the spec's cell."""
+    from harness.experiments import registry as experiment_registry
+
+    experiment = experiment_registry()[spec["experiment"]]
+    return experiment.make_problem(spec["variant"], int(spec["size"]), spec["params"],
+                                   int(spec["seed"]))
+
+
+def build_workload(spec: dict[str, Any], problem: dict[str, Any] | None = None) -> Any:
+    """The engine's workload for the spec's cell (what one timed operation runs)."""
     import importlib
 
     from harness.engines import registry as engine_registry
-    from harness.experiments import compare
     from harness.experiments import registry as experiment_registry
-    from harness.timing import calibrated_repeats
 
     experiment = experiment_registry()[spec["experiment"]]
     engine = engine_registry()[spec["engine"]]
     for package in engine.requires:
         importlib.import_module(package)
-    variant, size = spec["variant"], int(spec["size"])
-    problem = experiment.make_problem(variant, size, spec["params"], int(spec["seed"]))
-    base_rss = _current_rss_mb()
+    if problem is None:
+        problem = make_problem(spec)
     options = {"dtype": spec["dtype"], "threads": spec["threads"]}
-    workload = engine.build(spec["experiment"], experiment.workload(variant), problem, options)
+    return engine.build(spec["experiment"], experiment.workload(spec["variant"]), problem,
+                        options)
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build the workload, time it (see timing.calibrated_repeats), check its result."""
+    from harness.experiments import compare
+    from harness.experiments import registry as experiment_registry
+    from harness.timing import calibrated_repeats
+
+    experiment = experiment_registry()[spec["experiment"]]
+    variant = spec["variant"]
+    problem = make_problem(spec)
+    base_rss = _current_rss_mb()
+    workload = build_workload(spec, problem)
     first, timing = calibrated_repeats(workload.run, spec)
     got = workload.fetch(first)
     del first
