@@ -10,11 +10,13 @@ import math
 import numpy as np
 import pytest
 from engine_helpers import assert_close, fd_grad
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import bobodiff as bd
+
+ENGINE_SETTINGS = settings(max_examples=30, deadline=None)
 
 # f(1, 2) = 1·2 + cos 2. The report prints 1.583851634528576 (a digit dropped) and the issue
 # 1.5838516...; the true value is 2 + cos 2 = 1.5838531634528576.
@@ -107,6 +109,7 @@ def test_e1_hand_gradient_matches_finite_differences():
         assert d == pytest.approx(fd_grad(e1_numpy, p, i), rel=1e-7, abs=1e-8)
 
 
+@ENGINE_SETTINGS
 @given(coord, coord, coord)
 def test_e1_forward_mode_floats(x1, x2, x3):
     expected = e1_grad_by_hand(x1, x2, x3)
@@ -118,6 +121,7 @@ def test_e1_forward_mode_floats(x1, x2, x3):
         assert out.derive == pytest.approx(expected[i], rel=1e-10, abs=1e-10)
 
 
+@ENGINE_SETTINGS
 @given(coord, coord, coord)
 def test_e1_reverse_mode_floats(x1, x2, x3):
     ts = [bd.Tensor(v) for v in (x1, x2, x3)]
@@ -129,6 +133,7 @@ def test_e1_reverse_mode_floats(x1, x2, x3):
         assert t.grad == pytest.approx(d, rel=1e-10, abs=1e-10)
 
 
+@ENGINE_SETTINGS
 @given(coord, coord, coord)
 def test_e1_functional_api_floats(x1, x2, x3):
     expected = e1_grad_by_hand(x1, x2, x3)
@@ -148,6 +153,7 @@ def test_e1_functional_api_floats(x1, x2, x3):
 batch = hnp.arrays(np.float64, (4,), elements=coord)
 
 
+@ENGINE_SETTINGS
 @given(batch, batch, batch)
 def test_e1_forward_mode_arrays_batched_tangent(x1, x2, x3):
     # One pass, three directions: each input's tangent has a leading axis of 3 directions,
@@ -165,6 +171,7 @@ def test_e1_forward_mode_arrays_batched_tangent(x1, x2, x3):
     assert_close(out.tangent, np.stack(e1_grad_by_hand(x1, x2, x3)), rtol=1e-10, atol=1e-10)
 
 
+@ENGINE_SETTINGS
 @given(batch, batch, batch)
 def test_e1_reverse_mode_arrays(x1, x2, x3):
     ts = [bd.Tensor(v) for v in (x1, x2, x3)]
@@ -175,6 +182,7 @@ def test_e1_reverse_mode_arrays(x1, x2, x3):
         assert_close(t.grad, d, rtol=1e-10, atol=1e-10)
 
 
+@ENGINE_SETTINGS
 @given(batch, batch, batch)
 def test_e1_functional_api_arrays(x1, x2, x3):
     expected = e1_grad_by_hand(x1, x2, x3)

@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 from engine_helpers import assert_close, fd_jacobian, to_torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import bobodiff as bd
+
+ENGINE_SETTINGS = settings(max_examples=30, deadline=None)
 
 coord = st.floats(-1.5, 1.5, allow_nan=False)
 vec3 = hnp.arrays(np.float64, (3,), elements=coord)
@@ -36,11 +38,13 @@ def cubic_hessian(x):
     return h
 
 
+@ENGINE_SETTINGS
 @given(vec3)
 def test_hessian_vs_analytic(x):
     assert_close(bd.hessian(cubic)(x), cubic_hessian(x), rtol=1e-12, atol=1e-12)
 
 
+@ENGINE_SETTINGS
 @given(vec3)
 def test_hessian_vs_torch_func_hessian(x):
     torch = pytest.importorskip("torch")
@@ -48,6 +52,7 @@ def test_hessian_vs_torch_func_hessian(x):
     assert_close(bd.hessian(cubic)(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@ENGINE_SETTINGS
 @given(vec3)
 def test_all_second_order_compositions_agree(x):
     expected = cubic_hessian(x)
@@ -75,6 +80,7 @@ def test_hessian_on_floats_with_tuple_argnums():
     assert float(bd.hessian(f, argnums=1)(1.5, -0.5)) == pytest.approx(-math.sin(-0.5))
 
 
+@ENGINE_SETTINGS
 @given(st.floats(-3.0, 3.0, allow_nan=False))
 def test_grad_of_grad_scalar(x):
     assert bd.grad(bd.grad(lambda v: v**3))(x) == pytest.approx(6 * x, rel=1e-14, abs=1e-14)
@@ -84,6 +90,7 @@ def test_grad_of_grad_scalar(x):
     assert third == pytest.approx(math.exp(x) * (x**3 + 9 * x**2 + 18 * x + 6), rel=1e-12)
 
 
+@ENGINE_SETTINGS
 @given(st.floats(0.1, 3.0))
 def test_grad_of_grad_in_forward_mode(x):
     # jvp of jvp: second derivative of log by forward-over-forward
@@ -96,6 +103,7 @@ def test_grad_of_grad_in_forward_mode(x):
 
 @pytest.mark.parametrize("outer", ["grad", "jvp"])
 @pytest.mark.parametrize("inner", ["grad", "jvp"])
+@ENGINE_SETTINGS
 @given(x=st.floats(-3.0, 3.0, allow_nan=False), y=st.floats(-3.0, 3.0, allow_nan=False))
 def test_closure_over_outer_variable_no_perturbation_confusion(outer, inner, x, y):
     # d/dx [ x · d/dy (x·y) ] = d/dx [x · x] = 2x; confusing the perturbations gives x + ...
@@ -120,6 +128,7 @@ def test_perturbation_confusion_siskind_pearlmutter():
     assert bd.jvp(f, (1.0,), (1.0,))[1] == 1.0
 
 
+@ENGINE_SETTINGS
 @given(hnp.arrays(np.float64, (3,), elements=coord))
 def test_jacrev_vs_jacfwd_vs_fd_on_vector_functions(x):
     def f(v):  # R³ -> R⁴
