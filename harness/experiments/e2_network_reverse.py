@@ -62,6 +62,8 @@ class E2NetworkReverse(Experiment):
                        1, 4000),
         "batches": Param("int_list", [1, 64], "batch sizes of the step reading", 1, 4096),
         "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_ENGINE}", 1, 4000),
+        "scalar_batches": Param("int_list", [1], f"batch sizes measured for {SCALAR_ENGINE} "
+                                "(a batch of B is B scalar graphs)", 1, 4096),
     }
     OUTPUT_NAMES = ("y", "dL/dW1", "dL/db1", "dL/dw2", "dL/db2")
 
@@ -96,9 +98,15 @@ class E2NetworkReverse(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
-        if engine == SCALAR_ENGINE and size > params["scalar_max_n"]:
+        if engine != SCALAR_ENGINE:
+            return None
+        if size > params["scalar_max_n"]:
             return (f"n={size} is above E2.scalar_max_n={params['scalar_max_n']} "
                     "(one graph node per scalar; raise the key to measure it)")
+        batch = int(variant.split("-b")[1]) if "-b" in variant else 1
+        if batch not in params["scalar_batches"]:
+            return (f"batch {batch} is not in E2.scalar_batches={params['scalar_batches']} "
+                    "(a batch of B is B scalar graphs; add it to the key to measure it)")
         return None
 
 

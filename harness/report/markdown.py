@@ -66,6 +66,11 @@ def run_section(raw: RawData, summary: pd.DataFrame) -> Section:
     if raw.corrupted:
         paragraphs.append(f"{len(raw.corrupted)} corrupted line(s) of raw.jsonl were skipped: "
                           + "; ".join(f"line {n}: {why}" for n, why in raw.corrupted[:5]))
+    jobs = env.get("config", {}).get("run", {}).get("jobs", 1)
+    if jobs > 1:
+        paragraphs.append(f"Warning: this run measured {jobs} cells at a time (run.jobs), so "
+                          "its timings disturb each other; use it to check the pipeline, "
+                          "not to compare engines.")
     if len(raw.envs) > 1:
         paragraphs.append(f"The run was resumed {len(raw.envs) - 1} time(s).")
     paragraphs.append("Every ratio below divides two medians measured in this same run. "

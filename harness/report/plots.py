@@ -13,6 +13,15 @@ import pandas as pd  # noqa: E402
 from harness.report.atomic import write_atomic  # noqa: E402
 
 PLOT_FILES = ("e1_bars.png", "e2_time_vs_n.png", "e3_time_vs_n.png", "memory.png")
+KNOWN_ENGINES = ("floor", "torch", "bobodiff-forward", "bobodiff-reverse", "bobodiff-scalar",
+                 "bobodiff-compiled", "jax", "autograd", "micrograd")
+
+
+def engine_color(engine: str) -> tuple:
+    """The same colour for an engine in every plot."""
+    palette = plt.get_cmap("tab10").colors
+    index = KNOWN_ENGINES.index(engine) if engine in KNOWN_ENGINES else len(KNOWN_ENGINES)
+    return palette[index % len(palette)]
 
 
 def write_plots(summary: pd.DataFrame, run_dir: Path) -> list[Path]:
@@ -47,9 +56,11 @@ def draw_time_vs_n(ok: pd.DataFrame, experiment: str) -> plt.Figure:
     for axis, variant in zip(axes[0], variants):
         for engine, rows in data[data.variant == variant].groupby("engine"):
             rows = rows.sort_values("size")
-            axis.plot(rows["size"], rows["median_s"] * 1e3, marker="o", label=engine)
+            color = engine_color(engine)
+            axis.plot(rows["size"], rows["median_s"] * 1e3, marker="o", label=engine,
+                      color=color)
             axis.fill_between(rows["size"], rows["min_s"] * 1e3, rows["max_s"] * 1e3,
-                              alpha=0.15)
+                              alpha=0.15, color=color)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(f"{experiment}/{variant}")
@@ -72,7 +83,7 @@ def draw_e1(ok: pd.DataFrame) -> plt.Figure:
         if rows.empty:
             _empty(axis, f"E1-{variant}")
             continue
-        axis.barh(rows["engine"], rows[column], color="tab:blue")
+        axis.barh(rows["engine"], rows[column], color=[engine_color(e) for e in rows["engine"]])
         axis.set_xscale("log")
         axis.set_xlabel(label)
         size = int(rows["size"].iloc[0])
@@ -94,10 +105,10 @@ def draw_memory(ok: pd.DataFrame) -> plt.Figure:
     largest = largest.assign(reading=largest.experiment + "/" + largest.variant)
     table = largest.pivot_table(index="reading", columns="engine", values="peak_rss_mb",
                                 aggfunc="max")
-    table.plot.bar(ax=axis, width=0.8)
+    table.plot.bar(ax=axis, width=0.8, color=[engine_color(e) for e in table.columns])
     axis.set_ylabel("peak RSS of the cell process (MB)")
     axis.set_title("Memory per engine (each reading at its largest measured n)")
     axis.tick_params(axis="x", labelrotation=30)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     figure.tight_layout()
     return figure
