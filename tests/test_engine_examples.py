@@ -194,3 +194,17 @@ def test_e1_functional_api_arrays(x1, x2, x3):
         for jac in (bd.jacfwd, bd.jacrev):
             j = jac(e1, argnums=i)(x1, x2, x3)
             assert_close(j, np.diag(expected[i]), rtol=1e-10, atol=1e-10, what=jac.__name__)
+
+
+def test_variable_on_an_array_seeds_the_identity_basis():
+    x = np.array([0.5, -1.0, 2.0])
+    v = bd.variable(x)
+    assert v.tangent.shape == (3, 3)
+    out = bd.sin(v) * v[0]  # f_i = sin(x_i)·x_0
+    # tangent[k, i] = d f_i / d x_k
+    expected = np.diag(np.cos(x) * x[0])
+    expected[0, :] += np.sin(x)
+    assert_close(out.tangent, expected, rtol=1e-14, atol=1e-15)
+    c = bd.constant(x)
+    assert_close(c.tangent, np.zeros(3), rtol=0, atol=0)
+    assert bd.constant(2.0).tangent == 0.0 and bd.variable(2.0).tangent == 1.0

@@ -102,3 +102,21 @@ def test_mlp_rejects_unknown_activation_and_short_sizes():
         MLP([2, 2, 1], "relu6")
     with pytest.raises(ValueError):
         MLP([2])
+
+
+@pytest.mark.slow
+def test_scalar_graph_network_at_n_300_keeps_the_recursion_limit():
+    import sys
+
+    n = 300  # ~180,000 scalar nodes; each neuron's sum is a chain n nodes deep
+    limit = sys.getrecursionlimit()
+    sca = ScalarMLP([n, n, 1], "sigmoid", rng=5)
+    vec = MLP([n, n, 1], "sigmoid", rng=5)
+    x = np.random.default_rng(3).standard_normal(n) * 0.1
+    (out_s,) = sca(list(map(float, x)))
+    out_s.backward()
+    vec(x).sum().backward()
+    assert sys.getrecursionlimit() == limit
+    first = sca.layers[0]
+    gw = np.array([[w.grad for w in row] for row in first.weight])
+    assert_close(gw, vec.parameters()[0].grad, rtol=1e-10, atol=1e-14)
