@@ -39,7 +39,7 @@ class Experiment:
         raise NotImplementedError
 
     def calls_per_op(self, variant: str, size: int, params: dict[str, Any]) -> int:
-        """How many "calls" one timed operation contains (E1-loop: N calls; else 1)."""
+        """Evaluations in one timed operation (E1: N calls or N points; else 1)."""
         return 1
 
     def make_problem(self, variant: str, size: int, params: dict[str, Any],

@@ -61,8 +61,9 @@ class E1Function(Experiment):
         return [(variant, sizes[variant]) for variant in params["variants"]]
 
     def calls_per_op(self, variant: str, size: int, params: dict[str, Any]) -> int:
+        """Evaluations (f and 3 partials at one point) per timed operation: N either way."""
         if variant != "loop":
-            return 1
+            return size
         points, rounds = loop_shape(size)
         return points * rounds
 

@@ -121,6 +121,7 @@ def e1_engines_table(summary: pd.DataFrame) -> pd.DataFrame:
                      "loop: x floor": _get(loop, "ratio_to_floor"),
                      "batch: s per call": _get(batch, "median_s"),
                      "batch: N points": int(batch["size"]) if batch is not None else None,
+                     "batch: 10M points (s)": _get(batch, "extrapolated_10M_s"),
                      "batch: x torch": _get(batch, "ratio_to_torch"),
                      "batch: x floor": _get(batch, "ratio_to_floor"),
                      "loop peak RSS (MB)": _get(loop, "peak_rss_mb"),
