@@ -84,6 +84,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         nums, single = _argnums(argnums, len(args))
         out, inputs, level = _reverse_pass(f, args, nums, "grad")
+        if isinstance(out, tuple | list):
+            raise TypeError(f"grad requires f to return a scalar, but it returned a "
+                            f"{type(out).__name__} of {len(out)}; use jacrev or vjp")
         if not _output_of_level(out, level):  # f does not depend on its inputs
             grads = [_zeros_like(t.data) for t in inputs]
             value = out
@@ -138,21 +141,33 @@ def _match(g: Any, like: Any) -> Any:
 
 
 def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
-    """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns one gradient per primal."""
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns one gradient per primal.
+
+    When ``f`` returns a tuple, the cotangent is a tuple of the same length.
+    """
     out, inputs, level = _reverse_pass(f, primals, tuple(range(len(primals))), "vjp")
-    depends = _output_of_level(out, level)
-    value = out.data if depends else out
+    is_tuple = isinstance(out, tuple | list)
+    outs = tuple(out) if is_tuple else (out,)
+    values = tuple(o.data if _output_of_level(o, level) else o for o in outs)
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
-        if shape_of(cotangent) != shape_of(value):
-            raise ValueError(f"vjp: cotangent has shape {shape_of(cotangent)} but the output "
-                             f"has shape {shape_of(value)}")
-        if not depends:
-            return tuple(_zeros_like(t.data) for t in inputs)
-        found = backprop(out, cotangent, retain_graph=True, targets=inputs)
-        return tuple(_match(found.get(id(t), _zeros_like(t.data)), t.data) for t in inputs)
+        cts = tuple(cotangent) if is_tuple else (cotangent,)
+        if is_tuple and not isinstance(cotangent, tuple | list) or len(cts) != len(outs):
+            raise ValueError(f"vjp: f returned {len(outs)} outputs; pass a tuple of "
+                             f"{len(outs)} cotangents")
+        grads: dict[int, Any] = {}
+        for o, value, ct in zip(outs, values, cts):
+            if shape_of(ct) != shape_of(value):
+                raise ValueError(f"vjp: cotangent has shape {shape_of(ct)} but the output "
+                                 f"has shape {shape_of(value)}")
+            if not _output_of_level(o, level):
+                continue  # this output does not depend on the inputs
+            found = backprop(o, ct, retain_graph=True, targets=inputs)
+            for k, g in found.items():
+                grads[k] = g if k not in grads else grads[k] + g
+        return tuple(_match(grads.get(id(t), _zeros_like(t.data)), t.data) for t in inputs)
 
-    return value, vjp_fn
+    return (type(out)(values) if is_tuple else values[0]), vjp_fn
 
 
 def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -183,12 +198,17 @@ def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]
         value, tangent = out, 0.0
     full = batch + shape_of(value)
     if shape_of(tangent) != full and not getattr(tangent, "_is_bobodiff_wrapper", False):
-        dtype = np.result_type(value, 1.0) if not getattr(value, "_is_bobodiff_wrapper",
-                                                           False) else np.float64
+        dtype = _float_dtype(value)
         tangent = np.broadcast_to(np.asarray(tangent, dtype=dtype), full).copy()
         if full == ():
             tangent = float(tangent)
     return value, tangent
+
+
+def _float_dtype(x: Any) -> Any:
+    """The floating dtype of a value (float64 for Python floats and integers)."""
+    dtype = x.dtype if hasattr(x, "dtype") else np.result_type(x)
+    return np.result_type(dtype, np.float32) if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
@@ -216,8 +236,7 @@ def _jacfwd_one(f: Callable, args: tuple, i: int) -> Any:
             args[i] = Dual._make(x, 1.0, level)
             batch: tuple[int, ...] = ()
         else:
-            dtype = np.result_type(x, 1.0) if not getattr(x, "_is_bobodiff_wrapper", False) \
-                else np.float64
+            dtype = _float_dtype(x)
             basis = np.eye(size, dtype=dtype).reshape((size,) + in_shape)
             args[i] = Dual._make(x, basis, level)
             batch = (size,)
@@ -251,29 +270,41 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             return f(*full)
 
         value, vjp_fn = vjp(f_of_selected, *(args[i] for i in nums))
-        out_shape = shape_of(value)
-        if out_shape == ():
-            rows = [vjp_fn(_unit(value))]
-            jacs = rows[0]
-        else:
-            if getattr(value, "_is_bobodiff_wrapper", False):
-                raise TypeError("jacrev of a non-scalar function inside another "
-                                "transformation is not supported; use jacfwd instead")
-            dtype = np.result_type(value, 1.0)
-            rows = []
-            for k in range(int(np.prod(out_shape))):
-                seed = np.zeros(out_shape, dtype=dtype)
-                seed.flat[k] = 1.0
-                rows.append(vjp_fn(seed))
-            jacs = tuple(
-                np.stack([np.asarray(r[j]) for r in rows]).reshape(
-                    out_shape + shape_of(rows[0][j]))
-                for j in range(len(nums))
-            )
+        if isinstance(value, tuple | list):  # one Jacobian per output, as JAX
+            zeros = tuple(_zeros_like(v) for v in value)
+
+            def component(j: int) -> Any:
+                def vjp_j(ct: Any) -> tuple[Any, ...]:
+                    return vjp_fn(zeros[:j] + (ct,) + zeros[j + 1:])
+                jac = _jacobian_rows(value[j], vjp_j, len(nums))
+                return jac[0] if single else jac
+
+            return type(value)(component(j) for j in range(len(value)))
+        jacs = _jacobian_rows(value, vjp_fn, len(nums))
         return jacs[0] if single else tuple(jacs)
 
     jacrev_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return jacrev_f
+
+
+def _jacobian_rows(value: Any, vjp_fn: Callable, n_inputs: int) -> tuple[Any, ...]:
+    """Jacobians of one output w.r.t. each input, one backward pass per output element."""
+    out_shape = shape_of(value)
+    if out_shape == ():
+        return vjp_fn(_unit(value))
+    if getattr(value, "_is_bobodiff_wrapper", False):
+        raise TypeError("jacrev of a non-scalar function inside another transformation is "
+                        "not supported; use jacfwd instead")
+    dtype = np.result_type(value, 1.0)
+    rows = []
+    for k in range(int(np.prod(out_shape))):
+        seed = np.zeros(out_shape, dtype=dtype)
+        seed.flat[k] = 1.0
+        rows.append(vjp_fn(seed))
+    return tuple(
+        np.stack([np.asarray(r[j]) for r in rows]).reshape(out_shape + shape_of(rows[0][j]))
+        for j in range(n_inputs)
+    )
 
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:

@@ -160,13 +160,22 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return x.shape if hasattr(x, "shape") else np.shape(x)
 
 
+def _np_div(a: Any, b: Any) -> Any:
+    if type(a) is np.ndarray or type(b) is np.ndarray:
+        return a / b
+    return np.divide(a, b)
+
+
+# Arithmetic through Python's operators: on arrays it is NumPy's, and Python numbers met
+# inside a rule (3 - 1.0 in the derivative of x**3) stay Python numbers, which NumPy treats
+# as "weak" (a float32 array stays float32), where np.subtract would make a float64.
 _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
-    add=np.add,
-    sub=np.subtract,
-    mul=np.multiply,
-    div=np.divide,
+    add=operator.add,
+    sub=operator.sub,
+    mul=operator.mul,
+    div=_np_div,
     pow=np.power,
-    neg=np.negative,
+    neg=operator.neg,
     sin=np.sin,
     cos=np.cos,
     tan=np.tan,
