@@ -265,3 +265,12 @@ def test_grad_of_grad_of_float32_scalar_stays_float32():
     g2 = bd.grad(bd.grad(lambda v: v**3))(np.float32(2.0))
     assert np.asarray(g2).dtype == np.float32
     assert float(g2) == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("transform", [bd.grad, bd.jacfwd, bd.jacrev, bd.hessian])
+def test_integer_and_list_inputs_differentiate_in_float64(transform):
+    for x in (np.array([1, 2, 3]), [1.0, 2.0, 3.0]):
+        g = transform(lambda v: (v * v * v).sum())(x)
+        assert np.asarray(g).dtype == np.float64
+    assert type(bd.grad(lambda v: v * v)(3)) is float
+    assert bd.grad(lambda v: v * v)(3) == 6.0
