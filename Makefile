@@ -12,7 +12,7 @@ help:
 	@echo "make bench    run the default benchmark config (configs/default.toml) -> results/latest/"
 	@echo "make test     lint (ruff) + the whole test suite (pytest)"
 	@echo "make charts   redraw tables, plots and index.html of results/latest from raw.jsonl"
-	@echo "make profile  profile representative cells (cProfile, Scalene, memory_profiler)"
+	@echo "make profile  profile representative cells (cProfile, Scalene, memory_profiler) into results/latest/profiles"
 	@echo "make snakeviz serve a cProfile profile on 127.0.0.1 (PROF=path.prof to choose)"
 	@echo "make lint     ruff only"
 	@echo "make clean    remove .venv, caches and results (keeps results/README.md)"
@@ -37,8 +37,12 @@ bench: $(STAMP)
 charts: $(STAMP)
 	$(PY) -m harness charts $(RUN)
 
+# Call graphs need graphviz's `dot`; without it the profiles get bar charts instead.
 profile: $(STAMP)
-	$(PY) -m harness profile $(CONFIG)
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1; } \
+	  || echo "note: graphviz not installed; profiles get bar charts instead of call graphs"
+	$(PY) -m harness profile $(CONFIG) $(if $(ONLY),--only $(ONLY))
 
 snakeviz: $(STAMP)
 	$(PY) -m harness snakeviz $(RUN) $(if $(PROF),--prof $(PROF))

@@ -1,4 +1,4 @@
-"""Command line: python -m harness run | charts | compare (profile and snakeviz: issue 4)."""
+"""Command line: python -m harness run | charts | compare | profile | snakeviz."""
 
 from __future__ import annotations
 
@@ -38,11 +38,36 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Print median B/A per cell common to both runs.")
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
-    for name in ("profile", "snakeviz"):
-        stub = commands.add_parser(name, help=f"{name} (not implemented yet: issue 4)")
-        stub.add_argument("args", nargs="*")
-        stub.add_argument("--prof", help=argparse.SUPPRESS)
-        stub.add_argument("--only", help=argparse.SUPPRESS)
+    profile = commands.add_parser(
+        "profile", help="profile representative cells (cProfile, Scalene, memory_profiler)",
+        description="Run representative cells of a config (every E1 reading per engine; E2 "
+        "and E3 at the largest size each engine runs) under cProfile, Scalene and "
+        "memory_profiler, each in a fresh process, into RUN/profiles/; then redraw RUN's "
+        "report and page. Profiling runs are separate from timing runs.")
+    profile.add_argument("config", help="TOML config, e.g. configs/default.toml")
+    profile.add_argument("--run", type=Path, metavar="RUN_DIR",
+                         help="run folder to add profiles to (default: results/latest if it "
+                         "exists, else a new run folder)")
+    profile.add_argument("--only", type=_names, help="experiments, e.g. E1,E2")
+    profile.add_argument("--engines", type=_names, help="engines, e.g. bobodiff-reverse,torch")
+    profile.add_argument("--variants", type=_names, help="readings, e.g. loop,step-b1")
+    profile.add_argument("--profilers", type=_names, default=None,
+                         help="cprofile,scalene,memory (default: all three)")
+    profile.add_argument("--seconds", type=float, default=3.0,
+                         help="how long each profiled cell keeps running (default: 3)")
+    profile.add_argument("--out", type=Path, default=PROJECT_ROOT / "results",
+                         help="results root folder for a new run folder (default: results/)")
+    profile.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    snakeviz = commands.add_parser(
+        "snakeviz", help="serve a cProfile profile with snakeviz on 127.0.0.1",
+        description="Serve one .prof of RUN/profiles with snakeviz, bound to 127.0.0.1, "
+        "without opening a browser; prints the URL. Ctrl-C stops it.")
+    snakeviz.add_argument("run_dir", type=Path, nargs="?", default=PROJECT_ROOT / "results" /
+                          "latest", help="a run folder (default: results/latest)")
+    snakeviz.add_argument("--prof", help="a .prof path, or part of a profile's file name "
+                          "(default: E1-loop of bobodiff's reverse mode)")
+    snakeviz.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    snakeviz.add_argument("--list", action="store_true", help="list the profiles and exit")
     return parser
 
 
@@ -114,16 +139,100 @@ def command_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_stub(args: argparse.Namespace) -> int:
-    """Profiling commands belong to issue 4."""
-    print(f"error: 'python -m harness {args.command}' is not implemented yet (issue 4: "
-          "profiling with cProfile, Scalene and memory_profiler)", file=sys.stderr)
-    return 2
+def command_profile(args: argparse.Namespace) -> int:
+    """Profile representative cells into a run folder, then redraw its report and page."""
+    from harness import config as configuration
+    from harness import profiling, runner
+
+    try:
+        config = configuration.restrict(configuration.load(args.config), args.only,
+                                        args.engines)
+    except configuration.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    profilers = tuple(args.profilers or profiling.PROFILERS)
+    unknown = sorted(set(profilers) - set(profiling.PROFILERS))
+    if unknown:
+        print(f"error: --profilers: unknown {unknown}; choose from {profiling.PROFILERS}",
+              file=sys.stderr)
+        return 2
+    cells = profiling.representative_cells(config)
+    if args.variants:
+        cells = [cell for cell in cells if cell.variant in args.variants]
+    if not cells:
+        print("error: no cell to profile (check --only, --engines, --variants)", file=sys.stderr)
+        return 2
+    run_dir = _profile_run_dir(args, config, runner)
+    print(f"run folder: {run_dir}\nprofiling {len(cells)} cells x {len(profilers)} "
+          f"profilers; {profiling.environment_note()}", file=sys.stderr)
+    try:
+        records = profiling.profile_run(config, run_dir, cells, profilers, args.seconds,
+                                        not args.no_progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted; profiles/profiles.jsonl keeps every finished profile",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    from harness import report
+
+    report.build(run_dir)
+    failed = [r for r in records if r.get("status") != "ok"]
+    for record in failed:
+        print(f"warning: {record['cell']} / {record['profiler']}: {record.get('message')}",
+              file=sys.stderr)
+    print(f"page: {run_dir / 'index.html'}\nserve a profile: make snakeviz "
+          f"(python -m harness snakeviz {run_dir})", file=sys.stderr)
+    print(run_dir)
+    return 0
+
+
+def _profile_run_dir(args: argparse.Namespace, config: dict, runner) -> Path:
+    """--run, else results/latest when it exists, else a new run folder with an env line."""
+    if args.run:
+        run_dir = args.run.resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        latest = args.out.resolve() / "latest"
+        if latest.exists():
+            return latest.resolve()
+        run_dir = runner.new_run_dir(args.out.resolve(), config["run"]["name"] + "-profile")
+        runner.update_latest(run_dir)
+    raw = run_dir / runner.RAW_NAME
+    if not raw.exists():  # a valid (empty) run folder: report and page can be drawn
+        from harness.environment import describe
+
+        runner.append_lines(raw, [{"kind": "env", "run_id": run_dir.name,
+                                   "started": runner.now_iso(), "config_path": str(args.config),
+                                   "resumed": False, "config": config,
+                                   **describe(config["run"]["threads"])}])
+    return run_dir
+
+
+def command_snakeviz(args: argparse.Namespace) -> int:
+    """Serve a profile with snakeviz on 127.0.0.1 (never another interface)."""
+    import subprocess
+
+    from harness import profiling
+
+    try:
+        prof = profiling.choose_profile(args.run_dir, args.prof)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.list:
+        for path in sorted((args.run_dir / "profiles").glob("*.prof")):
+            print(path)
+        return 0
+    print(f"serving {prof}\nopen {profiling.snakeviz_url(prof, args.port)}\n"
+          "(Ctrl-C stops the server)", file=sys.stderr)
+    try:
+        return subprocess.call(profiling.snakeviz_command(prof, args.port))
+    except KeyboardInterrupt:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and dispatch; returns the exit status."""
     args = build_parser().parse_args(argv)
     handlers = {"run": command_run, "charts": command_charts, "compare": command_compare,
-                "profile": command_stub, "snakeviz": command_stub}
+                "profile": command_profile, "snakeviz": command_snakeviz}
     return handlers[args.command](args)

@@ -28,10 +28,10 @@ from typing import Any
 from harness.cells import Cell, plan
 from harness.environment import PROJECT_ROOT
 from harness.report.atomic import write_atomic
+from harness.report.profiles import INDEX_NAME, load_index  # noqa: F401  (re-exported)
 from harness.runner import CHILDREN, _child_env, _kill_group, append_lines, cell_spec, skip_reason
 
 PROFILERS = ("cprofile", "scalene", "memory")
-INDEX_NAME = "profiles.jsonl"
 CHILD_SCRIPT = PROJECT_ROOT / "harness" / "_profile_cell.py"
 MEMORY_INTERVAL = 0.01
 TOP_FUNCTIONS = 20
@@ -345,23 +345,6 @@ def memory_plot(series: list[list[float]], png: Path, title: str) -> Path:
     write_atomic(png, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
     plt.close(fig)
     return png
-
-
-def load_index(run_dir: Path) -> list[dict[str, Any]]:
-    """The profiles.jsonl lines of a run (later lines replace earlier ones for the same
-    cell and profiler; corrupted lines are skipped)."""
-    path = run_dir / "profiles" / INDEX_NAME
-    if not path.exists():
-        return []
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "cell" in record and "profiler" in record:
-            latest[(record["cell"], record["profiler"])] = record
-    return list(latest.values())
 
 
 def snakeviz_command(prof: Path, port: int) -> list[str]:

@@ -12,6 +12,7 @@ from harness.report.load import read_raw
 from harness.report.markdown import write_report
 from harness.report.page import write_page
 from harness.report.plots import write_plots
+from harness.report.profiles import load_index, profile_sections
 from harness.report.summary import summarize, write_summary
 
 
@@ -22,7 +23,8 @@ def build(run_dir: str | Path) -> dict[str, object]:
     summary = summarize(raw)
     files = [write_summary(summary, run_dir / "summary.csv")]
     plots = write_plots(summary, run_dir)
-    sections = write_report(raw, summary, run_dir / "report.md")
+    sections = write_report(raw, summary, run_dir / "report.md",
+                            extra=profile_sections(load_index(run_dir)))
     files += [run_dir / "report.md", *plots]
     files.append(write_page(raw, sections, plots, run_dir / "index.html"))
     warnings = [f"raw.jsonl line {number}: {reason} (skipped)"

@@ -19,9 +19,11 @@ REPORT = "report (their machine)"
 THIS = "this run"
 
 
-def write_report(raw: RawData, summary: pd.DataFrame, path: Path) -> list[Section]:
-    """Build every section, write report.md atomically, return the sections (for the page)."""
-    sections = build_sections(raw, summary)
+def write_report(raw: RawData, summary: pd.DataFrame, path: Path,
+                 extra: list[Section] | None = None) -> list[Section]:
+    """Build every section (then ``extra``, e.g. profiles), write report.md atomically, and
+    return the sections (for the page)."""
+    sections = build_sections(raw, summary) + list(extra or [])
     write_text_atomic(path, to_markdown(TITLE, sections))
     return sections
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.report.atomic import write_text_atomic
 from harness.report.load import RawData
+from harness.report.profiles import load_index, profile_html
 from harness.report.sections import Section, to_html
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
@@ -44,6 +45,9 @@ def _profiles(run_dir: Path) -> str:
     folder = run_dir / "profiles"
     if not folder.is_dir():
         return ""
+    records = load_index(run_dir)
+    if records:
+        return profile_html(run_dir, records)
     links = "".join(f"<li><a href='profiles/{html.escape(p.name)}'>{html.escape(p.name)}</a></li>"
                     for p in sorted(folder.iterdir()))
     return ("<h2>Profiles</h2><p class='note'>Profiling runs are separate from timing runs "

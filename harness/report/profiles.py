@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,27 @@ import pandas as pd
 
 from harness.report.sections import Section
 
+INDEX_NAME = "profiles.jsonl"
 NOTE = ("Profiling runs are separate from timing runs: profilers distort time, so the timings "
         "above come from unprofiled processes. Each (cell, profiler) ran in a fresh process.")
 HARNESS_FRAMES = ("harness/_profile_cell.py", "harness/engines/", "<lambda>")
+
+
+def load_index(run_dir: Path) -> list[dict[str, Any]]:
+    """The profiles.jsonl lines of a run (a later line replaces an earlier one for the same
+    cell and profiler; corrupted lines are skipped)."""
+    path = Path(run_dir) / "profiles" / INDEX_NAME
+    if not path.exists():
+        return []
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "cell" in record and "profiler" in record:
+            latest[(record["cell"], record["profiler"])] = record
+    return list(latest.values())
 
 
 def _by_cell(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
