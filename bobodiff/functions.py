@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core import apply
+from .reverse import Tensor, unary
 from .rules import MATH, RULES
 
 __all__ = [
@@ -24,8 +25,11 @@ def _unary(name: str, doc: str) -> Any:
     on_float = getattr(MATH, name)
 
     def fn(x: Any) -> Any:
-        if type(x) is float:
+        t = type(x)
+        if t is float:
             return on_float(x)
+        if t is Tensor:
+            return unary(rule, on_float, x)
         return apply(rule, (x,))
 
     fn.__name__ = fn.__qualname__ = name

@@ -165,52 +165,52 @@ class Tensor(Wrapper):
     # -- operators -------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_ADD, (self, other), _NO_PARAMS, self._level)
+            return _binary(_ADD, self, other, self._level)
         return apply(_ADD, (self, other))
 
     def __radd__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_ADD, (other, self), _NO_PARAMS, self._level)
+            return _binary(_ADD, other, self, self._level)
         return apply(_ADD, (other, self))
 
     def __sub__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_SUB, (self, other), _NO_PARAMS, self._level)
+            return _binary(_SUB, self, other, self._level)
         return apply(_SUB, (self, other))
 
     def __rsub__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_SUB, (other, self), _NO_PARAMS, self._level)
+            return _binary(_SUB, other, self, self._level)
         return apply(_SUB, (other, self))
 
     def __mul__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_MUL, (self, other), _NO_PARAMS, self._level)
+            return _binary(_MUL, self, other, self._level)
         return apply(_MUL, (self, other))
 
     def __rmul__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_MUL, (other, self), _NO_PARAMS, self._level)
+            return _binary(_MUL, other, self, self._level)
         return apply(_MUL, (other, self))
 
     def __truediv__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_DIV, (self, other), _NO_PARAMS, self._level)
+            return _binary(_DIV, self, other, self._level)
         return apply(_DIV, (self, other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_DIV, (other, self), _NO_PARAMS, self._level)
+            return _binary(_DIV, other, self, self._level)
         return apply(_DIV, (other, self))
 
     def __pow__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_POW, (self, other), _NO_PARAMS, self._level)
+            return _binary(_POW, self, other, self._level)
         return apply(_POW, (self, other))
 
     def __rpow__(self, other: Any) -> Tensor:
         if _same_level(self, other):
-            return Tensor._apply(_POW, (other, self), _NO_PARAMS, self._level)
+            return _binary(_POW, other, self, self._level)
         return apply(_POW, (other, self))
 
     def __repr__(self) -> str:
@@ -225,6 +225,38 @@ def _same_level(t: Tensor, other: Any) -> bool:
     """True when ``other`` is a plain number or a Tensor of ``t``'s level (the fast path)."""
     k = type(other)
     return k is float or k is int or (k is Tensor and other._level == t._level)
+
+
+_MATH_OF = {rule: getattr(MATH, rule.name) for rule in (_ADD, _SUB, _MUL, _DIV, _POW)}
+
+
+def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
+    """``rule`` on two operands of one level (Tensors or plain numbers): the operators'
+    fast path, which skips dispatch and goes straight to ``math`` on floats."""
+    enabled = STATE.grad_enabled
+    if type(a) is Tensor:
+        x0 = a.data
+        p0 = a if enabled and a.requires_grad else None
+    else:
+        x0, p0 = a, None
+    if type(b) is Tensor:
+        x1 = b.data
+        p1 = b if enabled and b.requires_grad else None
+    else:
+        x1, p1 = b, None
+    if type(x0) is float and type(x1) is float:
+        out = _MATH_OF[rule](x0, x1)
+    else:
+        out = compute(rule, (x0, x1), _NO_PARAMS)
+    return _node(out, level, rule, p0, p1, x0, x1, _NO_PARAMS)
+
+
+def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
+    """An elementwise ``rule`` on one Tensor; ``math_fn`` computes it on a float."""
+    x0 = x.data
+    out = math_fn(x0) if type(x0) is float else compute(rule, (x0,), _NO_PARAMS)
+    p0 = x if STATE.grad_enabled and x.requires_grad else None
+    return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
 
 
 def _ones_like(x: Any) -> Any:
@@ -318,56 +350,72 @@ def backprop(
         node = ready.pop()
         g = node._g
         node._g = None
+        rule = node._rule
         p0 = node._p0
         p1 = node._p1
-        g0, g1 = _parent_grads(node._rule, g, node._x0, node._x1, node.data, node._params,
-                               p0 is not None, p1 is not None)
-        for p, gp in ((p0, g0), (p1, g1)):
-            if p is None:
-                continue
-            if p._rule is None:
-                deliver(p, gp)
-                continue
-            p._g = gp if p._g is None else p._g + gp
-            p._pending -= 1
-            if p._pending == 0:
-                ready.append(p)
+        x0 = node._x0
+        if type(rule) is Elementwise:
+            # g times the local derivative of each argument (the hot path, inlined)
+            args = (x0,) if rule.arity == 1 else (x0, node._x1)
+            if type(g) is float and type(x0) is float and (p1 is None or
+                                                            type(node._x1) is float):
+                ops = MATH
+            else:
+                ops = backend_for(args + (g,))
+            partials = rule.partials
+            out = node.data
+            g0 = g1 = None
+            if p0 is not None:
+                d = partials[0](ops, *args, out)
+                g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                if type(g0) is not float:
+                    g0 = _fit(g0, x0)
+            if p1 is not None:
+                d = partials[1](ops, *args, out)
+                g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                if type(g1) is not float:
+                    g1 = _fit(g1, node._x1)
+        else:
+            g0, g1 = _structural_grads(rule, g, x0, node._x1, node.data, node._params,
+                                       p0 is not None, p1 is not None)
+        if p0 is not None:
+            if p0._rule is None:
+                deliver(p0, g0)
+            else:
+                p0._g = g0 if p0._g is None else p0._g + g0
+                p0._pending -= 1
+                if p0._pending == 0:
+                    ready.append(p0)
+        if p1 is not None:
+            if p1._rule is None:
+                deliver(p1, g1)
+            else:
+                p1._g = g1 if p1._g is None else p1._g + g1
+                p1._pending -= 1
+                if p1._pending == 0:
+                    ready.append(p1)
         if not retain_graph:
             node._rule = _FREED
             node._p0 = node._p1 = node._x0 = node._x1 = node._params = None
     return collected
 
 
-def _parent_grads(rule: Any, g: Any, x0: Any, x1: Any, out: Any, params: Any,
-                  need0: bool, need1: bool) -> tuple[Any, Any]:
-    """The gradients flowing to a node's two arguments (``None`` where none is needed)."""
-    binary = rule.arity == 2
-    args = (x0, x1) if binary else (x0,)
-    if type(g) is float and type(x0) is float and (not binary or type(x1) is float):
-        ops = MATH
-    else:
-        ops = backend_for(args + (g,))
-    if type(rule) is not Elementwise:
-        grads = rule.vjp(ops, g, args, out, params)
-        return grads[0] if need0 else None, (grads[1] if need1 else None) if binary else None
-    partials = rule.partials
-    g0 = _local(partials[0], ops, args, out, g, x0) if need0 else None
-    g1 = _local(partials[1], ops, args, out, g, x1) if need1 else None
-    return g0, g1
-
-
-def _local(partial: Any, ops: Any, args: tuple, out: Any, g: Any, x: Any) -> Any:
-    """g times the local derivative, summed back to the shape of the argument ``x``."""
-    d = partial(ops, *args, out)
-    gi = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-    if type(gi) is float:
-        return gi
+def _fit(g: Any, x: Any) -> Any:
+    """Sum a gradient back to the shape of the argument ``x`` it flows to."""
     shape = shape_of(x)
-    if shape_of(gi) != shape:
-        gi = unbroadcast(gi, shape)
-        if type(x) is float and type(gi) is np.ndarray:
-            gi = float(gi)
-    return gi
+    if shape_of(g) != shape:
+        g = unbroadcast(g, shape)
+        if type(x) is float and type(g) is np.ndarray:
+            g = float(g)
+    return g
+
+
+def _structural_grads(rule: Any, g: Any, x0: Any, x1: Any, out: Any, params: Any,
+                      need0: bool, need1: bool) -> tuple[Any, Any]:
+    """The gradients a structural rule's vjp sends to its one or two arguments."""
+    args = (x0, x1) if rule.arity == 2 else (x0,)
+    grads = rule.vjp(backend_for(args + (g,)), g, args, out, params)
+    return (grads[0] if need0 else None), (grads[1] if need1 and rule.arity == 2 else None)
 
 
 @contextmanager
