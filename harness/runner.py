@@ -140,14 +140,20 @@ def _kill_group(process: subprocess.Popen, wait: bool = True) -> None:
         process.wait()
 
 
-def spawn_cell(spec: dict[str, Any], timeout: float, threads: int) -> dict[str, Any]:
-    """Run one cell in a fresh ``python -m harness._cell``; return its result dict."""
+CELL_COMMAND = (sys.executable, "-m", "harness._cell")
+
+
+def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
+               command: tuple[str, ...] = CELL_COMMAND) -> dict[str, Any]:
+    """Run one cell in a fresh process (by default ``python -m harness._cell``); return its
+    result dict. A profiler passes its own command that ends by running harness._cell
+    (e.g. ``python -m cProfile -o cell.prof -m harness._cell``)."""
     with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
         result_path, log_path = Path(tmp) / "result.json", Path(tmp) / "output.log"
         spec = {**spec, "result_path": str(result_path)}
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "harness._cell"], stdin=subprocess.PIPE, stdout=log,
+                list(command), stdin=subprocess.PIPE, stdout=log,
                 stderr=subprocess.STDOUT, env=_child_env(threads), cwd=PROJECT_ROOT,
                 start_new_session=True)
             CHILDREN.add(process)
