@@ -132,22 +132,34 @@ def e1_engines_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def e2_candidates(summary: pd.DataFrame, engine: str, n: int) -> dict[str, float]:
-    """Readings that might be what the report timed, in seconds, at size n."""
+    """Readings that might be what the report timed, in seconds, at size n (log-log
+    interpolated between measured sizes, extrapolated beyond them: see size_source)."""
     ok = _ok(summary)
     ok = ok[(ok.experiment == "E2") & (ok.engine == engine)]
 
     def at(variant: str, size: int) -> float:
         rows = ok[ok.variant == variant]
-        return loglog_interpolate(list(rows["size"]), list(rows["median_s"]), size)
+        return loglog_interpolate(list(rows["size"]), list(rows["median_s"]), size,
+                                  extrapolate=True)
 
     step, setup = at("step-b1", n), at("setup", n)
     rows = ok[ok.variant == "step-b1"]
-    sweep = sum(loglog_interpolate(list(rows["size"]), list(rows["median_s"]), m)
-                for m in range(1, n + 1)) if len(rows) >= 2 else math.nan
+    sweep = sum(at("step-b1", m) for m in range(1, n + 1)) if len(rows) >= 2 else math.nan
     return {"one step (batch 1)": step, "one step (batch 64)": at("step-b64", n),
             "setup + one step": setup + step, "setup from lists + one step":
             at("lists+step-b1", n), "100 steps (batch 1)": 100 * step,
             "sweep n=1..N, one step each": sweep}
+
+
+def size_source(summary: pd.DataFrame, experiment: str, engine: str, n: int) -> str:
+    """'measured', 'interpolated' or 'extrapolated' for n against an engine's measured sizes."""
+    ok = _ok(summary)
+    sizes = set(ok[(ok.experiment == experiment) & (ok.engine == engine)]["size"])
+    if n in sizes:
+        return "measured"
+    if sizes and min(sizes) < n < max(sizes):
+        return "interpolated"
+    return "extrapolated"
 
 
 def best_match(summary: pd.DataFrame, engine: str,
@@ -176,16 +188,21 @@ def e2_section(summary: pd.DataFrame) -> Section:
             per_n = {n: e2_candidates(summary, engine, n) for n in report_ms}
             if all(math.isnan(v) for values in per_n.values() for v in values.values()):
                 continue
+            sources = {n: size_source(summary, "E2", engine, n) for n in report_ms}
             for name in per_n[next(iter(report_ms))]:
                 row = {"report engine": label, "engine (this run)": engine, "reading": name}
                 for n, ms in report_ms.items():
                     row[f"{REPORT} n={n} (ms)"] = ms
                     row[f"{THIS} n={n} (ms)"] = per_n[n][name] * 1e3
+                    row[f"n={n}"] = sources[n]
                 rows.append(row)
             name, factor = best_match(summary, engine, report_ms)
             if name:
+                caveat = "" if set(sources.values()) == {"measured"} else \
+                    " - from sizes " + " / ".join(sorted(set(sources.values()))) + \
+                    " log-log, an estimate"
                 matches.append(f"{engine}: the reading closest to the report's {label} figures "
-                               f"is '{name}' (within a factor {factor:.2f} on average).")
+                               f"is '{name}' (within a factor {factor:.2f} on average{caveat}).")
     paragraphs = [
         "The report: bobodiff 2228.68 ms (n=600) to 6622.13 ms (n=1000), 'quadratic'; "
         "PyTorch 27.83 ms to 57.20 ms, 'linear'; 'PyTorch about 100x faster'. The report does "
@@ -193,9 +210,9 @@ def e2_section(summary: pd.DataFrame) -> Section:
         "figures, so the report timed more than one pass; the candidates below are measured "
         "(one step, setup from lists + step) or derived from measured cells (setup + step, "
         "100 steps, a sweep over every n from 1 to N interpolated log-log from the measured "
-        "sizes). Values at sizes not measured are interpolated log-log and should be read "
-        "as estimates.", *matches, speedup_sentence(summary, "E2", "step-b1",
-                                                    ref.E2_BOBODIFF_ENGINES, (600, 1000)),
+        "sizes). Values at sizes not measured (column n=...: interpolated or extrapolated "
+        "log-log from the nearest measured sizes) are estimates.", *matches,
+        speedup_sentence(summary, "E2", "step-b1", ref.E2_BOBODIFF_ENGINES, (600, 1000)),
         "Note on growth: one step does ~n^2 multiply-adds, so every engine's time tends to "
         "grow as n^2 once n is large enough to hide fixed per-call costs; see the fitted "
         "exponents below."]
