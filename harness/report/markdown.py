@@ -117,6 +117,8 @@ def e1_engines_table(summary: pd.DataFrame) -> pd.DataFrame:
     for engine in sorted(e1.engine.unique()):
         loop = _row_of(summary, "E1", "loop", engine)
         batch = _row_of(summary, "E1", "batch", engine)
+        if loop is None and batch is None:
+            continue  # skipped or failed: listed under "Cells without a number"
         rows.append({"engine": engine, "loop: us/call": _get(loop, "per_call_us"),
                      "loop: 10M calls (s)": _get(loop, "extrapolated_10M_s"),
                      "loop: x torch": _get(loop, "ratio_to_torch"),
@@ -254,6 +256,8 @@ def pivot_tables(summary: pd.DataFrame, experiment: str) -> list[tuple[str, pd.D
         cells = part.apply(lambda r: r.median_s * 1e3 if r.status == "ok" else r.status, axis=1)
         frame = part.assign(value=cells).pivot_table(index="size", columns="engine",
                                                      values="value", aggfunc="first")
+        only_skipped = [c for c in frame.columns if (frame[c] == "skipped").all()]
+        frame = frame.drop(columns=only_skipped)  # listed under "Cells without a number"
         frame = frame.reset_index().rename(columns={"size": "n"})
         frame.columns.name = None
         tables.append((f"{experiment}/{variant}: median time per call (ms)", frame))
