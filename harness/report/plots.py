@@ -45,10 +45,16 @@ def _empty(axis: plt.Axes, what: str) -> None:
     axis.set_axis_off()
 
 
+def reading_order(variant: str) -> tuple:
+    """Set-up first, then single steps by batch, composite readings last."""
+    batch = int(variant.rsplit("-b", 1)[1]) if "-b" in variant else 0
+    return ("+" in variant, variant != "setup", batch, variant)
+
+
 def draw_time_vs_n(ok: pd.DataFrame, experiment: str) -> plt.Figure:
     """One log-log panel per variant, one line per engine."""
     data = ok[ok.experiment == experiment] if len(ok) else ok
-    variants = sorted(data.variant.unique()) if len(data) else []
+    variants = sorted(data.variant.unique(), key=reading_order) if len(data) else []
     figure, axes = plt.subplots(1, max(1, len(variants)), figsize=(5 * max(1, len(variants)),
                                                                   4), squeeze=False)
     if not variants:
