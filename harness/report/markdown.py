@@ -261,7 +261,27 @@ def pivot_tables(summary: pd.DataFrame, experiment: str) -> list[tuple[str, pd.D
         frame = frame.reset_index().rename(columns={"size": "n"})
         frame.columns.name = None
         tables.append((f"{experiment}/{variant}: median time per call (ms)", frame))
+        tables.append((f"{experiment}/{variant}: ratio to torch / ratio to floor",
+                       ratio_table(part)))
     return tables
+
+
+def ratio_table(part: pd.DataFrame) -> pd.DataFrame:
+    """Rows n, columns engines, cells 'x torch / x floor' for the ok cells of one reading."""
+    ok = part[part.status == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    text = ok.apply(lambda r: f"{_ratio(r.ratio_to_torch)} / {_ratio(r.ratio_to_floor)}",
+                    axis=1)
+    frame = ok.assign(value=text).pivot_table(index="size", columns="engine", values="value",
+                                              aggfunc="first")
+    frame = frame.reset_index().rename(columns={"size": "n"})
+    frame.columns.name = None
+    return frame
+
+
+def _ratio(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.3g}"
 
 
 def e3_section(summary: pd.DataFrame) -> Section:
