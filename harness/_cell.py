@@ -7,6 +7,7 @@ Never pickles anything.
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import sys
@@ -95,27 +96,45 @@ def build_workload(spec: dict[str, Any], problem: dict[str, Any] | None = None) 
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """Build the workload, time it (see timing.calibrated_repeats), check its result."""
+    """Build the workload, check its first result against the reference, then time it.
+
+    A wrong result is never timed. The peak-RSS high-water mark is reset after the check
+    (when the kernel allows it), so the reference arrays do not count as the engine's memory.
+    """
     from harness.experiments import compare
     from harness.experiments import registry as experiment_registry
-    from harness.timing import calibrated_repeats
+    from harness.timing import first_call, timed_repeats
 
     experiment = experiment_registry()[spec["experiment"]]
     variant = spec["variant"]
     problem = make_problem(spec)
     base_rss = _current_rss_mb()
     workload = build_workload(spec, problem)
-    first, timing = calibrated_repeats(workload.run, spec)
+    first, first_seconds = first_call(workload.run)
     got = workload.fetch(first)
     del first
     error, message = compare(got, experiment.reference(variant, problem),
                              experiment.output_names(variant), spec["dtype"])
-    result = {"status": "ok" if message is None else "error", "max_error": error,
-              "base_rss_mb": base_rss, "description": workload.description, **timing}
+    del got
+    result = {"max_error": error, "base_rss_mb": base_rss, "description": workload.description,
+              "first_call_seconds": first_seconds}
     if message is not None:
-        result["message"] = f"wrong result, timing discarded: {message}"
-        result["values"] = []
-    return result
+        return {**result, "status": "error", "values": [],
+                "message": f"wrong result, not timed: {message}"}
+    scope = "timed repeats" if _reset_peak_rss() else "whole process"
+    return {**result, "status": "ok", "peak_rss_scope": scope,
+            **timed_repeats(workload.run, spec, first_seconds)}
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: write 5 to clear_refs); False if refused."""
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

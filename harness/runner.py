@@ -212,6 +212,7 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
         "message": result.get("message", ""), "stderr_tail": result.get("stderr_tail", ""),
         "repeats": len(values), "loops": result.get("loops"), "calls_per_op": calls,
         "peak_rss_mb": result.get("peak_rss_mb"), "base_rss_mb": result.get("base_rss_mb"),
+        "peak_rss_scope": result.get("peak_rss_scope"),
         "max_error": result.get("max_error"), "description": result.get("description", ""),
         "first_call_seconds": result.get("first_call_seconds"),
         "threads": config["run"]["threads"], "started": started, "wall_seconds": wall})

@@ -30,17 +30,21 @@ def calibrate(run: Callable[[], Any], min_seconds: float) -> tuple[int, float]:
         loops = min(MAX_LOOPS, max(loops * 2, math.ceil(loops * grow)))
 
 
-def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[Any, dict]:
-    """Warm up, calibrate, and time repeats; return (first result, timing dict).
-
-    The first call's result is kept for the correctness check. Repeats are reduced (never
-    below one) when they would exceed spec["max_cell_seconds"]. Each value is seconds per
-    call of run().
-    """
+def first_call(run: Callable[[], Any]) -> tuple[Any, float]:
+    """Call run() once (the warm-up whose result is checked); return (result, seconds)."""
     gc.collect()
     start = time.perf_counter()
-    first = run()
-    first_seconds = time.perf_counter() - start
+    result = run()
+    return result, time.perf_counter() - start
+
+
+def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
+                  first_seconds: float) -> dict[str, Any]:
+    """Finish the warm-up, calibrate loops, time the repeats; return the timing dict.
+
+    Repeats are reduced (never below one) when they would exceed spec["max_cell_seconds"].
+    Each value is seconds per call of run().
+    """
     for _ in range(max(0, int(spec["warmup"]) - 1)):
         run()
     budget = float(spec["max_cell_seconds"])
@@ -48,10 +52,15 @@ def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[An
         loops, repeat_seconds = 1, first_seconds
     else:  # the first call is often slow (lazy imports, caches): calibrate on later calls
         loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
-    repeats = int(spec["repeats"])
-    repeats = max(1, min(repeats, int(budget / max(repeat_seconds, 1e-9))))
+    repeats = max(1, min(int(spec["repeats"]), int(budget / max(repeat_seconds, 1e-9))))
     values = []
     for _ in range(repeats):
         gc.collect()
         values.append(time_loops(run, loops) / loops)
-    return first, {"values": values, "loops": loops, "first_call_seconds": first_seconds}
+    return {"values": values, "loops": loops, "first_call_seconds": first_seconds}
+
+
+def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[Any, dict]:
+    """first_call then timed_repeats; return (first result, timing dict)."""
+    first, seconds = first_call(run)
+    return first, timed_repeats(run, spec, seconds)

@@ -359,7 +359,8 @@ def method_section(summary: pd.DataFrame) -> Section:
     return Section(
         "What was timed",
         ["Each cell ran in a fresh subprocess: inputs built, one warm-up call (its result is "
-         "checked against a float64 analytic reference), loops calibrated so one repeat lasts "
+         "checked against a float64 analytic reference before anything is timed), loops "
+         "calibrated so one repeat lasts "
          "at least run.min_repeat_seconds, then repeats; the median is shown, the IQR, min "
          "and max are in summary.csv."],
         [("Workloads", frame)])
