@@ -457,6 +457,12 @@ def _matmul_jvp(o, ts, args, out, p, batched):
     if not batched:  # the product rule, with NumPy's own matmul semantics
         terms = [o.matmul(ta, b) if ta is not None else None,
                  o.matmul(a, tb) if tb is not None else None]
+    elif len(o.shape(b)) == 1 and len(o.shape(a)) <= 2:
+        # The common case (matrix or vector times a vector), as single BLAS calls:
+        # ta (k, .., n) @ b, and a @ tb_j for every direction j = tb (k, n) @ a.T.
+        terms = [o.matmul(ta, b) if ta is not None else None,
+                 (o.matmul(tb, _swap(o, a)) if len(o.shape(a)) == 2 else o.matmul(tb, a))
+                 if tb is not None else None]
     else:  # tangents carry a leading axis of k directions: promote, align, multiply
         sa, sb = o.shape(a), o.shape(b)
         a2 = o.reshape(a, (1,) + sa) if len(sa) == 1 else a
