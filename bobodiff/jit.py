@@ -16,6 +16,14 @@ A signature is the kind of each argument: float, or an array's shape and dtype; 
 argument (int, str, None, ...) is static: its value is part of the signature and baked in.
 Python control flow that depends on a traced value (``if x > 0``, ``float(x)``) cannot be
 recorded and raises :class:`TracerControlFlowError` at trace time.
+
+Large arrays (see :func:`_chunked`): when the program is elementwise on arrays of one large
+size (plus sums of them to a scalar), it is emitted as a loop over cache-sized chunks that
+computes each chunk's whole chain with ``out=`` buffers, writes the outputs chunk by chunk
+and accumulates the sums. The data then crosses main memory once instead of once per
+operation, and the temporaries never exceed a few chunks. Such inputs are traced on *ghosts*
+(one element broadcast to the input's shape), so tracing allocates no full-size temporaries
+either: the program depends on shapes and dtypes only, never on values.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import numpy as np
 
 from ._state import new_level
 from .core import Wrapper, compute
-from .rules import MATH, NUMPY, backend_for, shape_of
+from .rules import ELEMENTWISE, MATH, NON_DIFFERENTIABLE, NUMPY, backend_for, shape_of
 
 __all__ = ["jit", "Jitted", "TracerControlFlowError"]
 
@@ -104,11 +112,28 @@ def _is_simple_literal(v: Any) -> bool:
     return isinstance(v, _SIMPLE_PARAM_TYPES)
 
 
+class _Line:
+    """One recorded equation: ``name = expr``, with what the chunked emitter needs to know."""
+
+    __slots__ = ("name", "expr", "operands", "op", "refs", "params", "shape", "dtype")
+
+    def __init__(self, name: str, expr: str, operands: tuple[str, ...], op: str,
+                 refs: tuple[str, ...], params: dict, value: Any) -> None:
+        self.name = name
+        self.expr = expr
+        self.operands = operands  # the traced names among refs
+        self.op = op
+        self.refs = refs  # every operand: a traced name, a constant's name or a literal
+        self.params = params
+        self.shape = shape_of(value)
+        self.dtype = np.result_type(value)
+
+
 class _Trace:
     """The recording of one traced call: equations, constants, and the names in use."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, str, tuple[str, ...]]] = []  # (name, expr, operands)
+        self.lines: list[_Line] = []
         self.by_expr: dict[str, str] = {}  # common subexpressions
         self.globals: dict[str, Any] = {"np": np, "math": math}
         self.names: set[str] = set()  # names of traced values (inputs and lines)
@@ -136,7 +161,7 @@ class _Trace:
             self._constants[key] = name
         return self._constants[key]
 
-    def _function(self, backend: Any, name: str) -> str:
+    def function(self, backend: Any, name: str) -> str:
         """The global name bound to backend's primitive ``name``."""
         if backend is MATH and name in _MATH_FUNCTIONS:
             self.globals[name] = getattr(math, name)
@@ -157,7 +182,7 @@ class _Trace:
         for key, value in params.items():
             literal = repr(value) if _is_simple_literal(value) else self.constant(value)
             args.append(f"{key}={literal}")
-        return f"{self._function(backend, name)}({', '.join(args)})"
+        return f"{self.function(backend, name)}({', '.join(args)})"
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:
         values, refs = [], []
@@ -167,11 +192,12 @@ class _Trace:
                 refs.append(a.name)
             else:
                 values.append(a)
-                refs.append(self.constant(a))
-        same = _identity_operand(rule.name, args, values)
+        same = _identity_operand(rule.name, args, values, params)
         if same is not None:
             return same
-        value = compute(rule, tuple(values), params)
+        refs = [a.name if type(a) is Tracer and a._level == level else self.constant(a)
+                for a in args]
+        value = _compute(rule, tuple(values), params)
         backend = backend_for(tuple(values))
         if rule.name == "pow" and backend is MATH and refs[1] == "2.0":
             expr = f"{refs[0]} * {refs[0]}"
@@ -181,13 +207,44 @@ class _Trace:
         if name is None:
             name = self.fresh()
             self.by_expr[expr] = name
-            self.lines.append((name, expr, tuple(r for r in refs if r in self.names)))
+            operands = tuple(r for r in refs if r in self.names)
+            self.lines.append(_Line(name, expr, operands, rule.name, tuple(refs), params, value))
             self.names.add(name)
         return Tracer(value, name, self, level)
 
 
-def _identity_operand(name: str, args: tuple, values: list) -> Tracer | None:
-    """The operand an operation would return unchanged (1.0 * x, x ** 1.0, ones * x), if any."""
+# Primitives computed point by point: on ghosts they are computed on one element.
+_POINTWISE = frozenset(ELEMENTWISE) | frozenset(NON_DIFFERENTIABLE)
+# Structural primitives NumPy computes on a ghost as a cheap view or a read of one element.
+_GHOST_SAFE = frozenset({"sum", "reshape", "transpose", "getitem", "broadcast_to"})
+
+
+def _is_ghost(v: Any) -> bool:
+    """A value standing for a large array by one element broadcast to its shape."""
+    return type(v) is np.ndarray and v.size > 1 and not any(v.strides)
+
+
+def _ghost(a: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(a[(slice(0, 1),) * a.ndim], a.shape)
+
+
+def _compute(rule: Any, values: tuple, params: dict) -> Any:
+    """The traced value of one primitive: shapes and dtypes are all the program needs, so
+    a pointwise primitive of ghosts is computed on one element and broadcast back."""
+    if not any(_is_ghost(v) for v in values):
+        return compute(rule, values, params)
+    if rule.name in _POINTWISE:
+        shape = np.broadcast_shapes(*(shape_of(v) for v in values))
+        one = tuple(v[(slice(0, 1),) * v.ndim] if _is_ghost(v) else v for v in values)
+        return np.broadcast_to(compute(rule, one, params), shape)
+    if rule.name not in _GHOST_SAFE:  # matmul, scatter, ...: compute on real arrays
+        values = tuple(np.ascontiguousarray(v) if _is_ghost(v) else v for v in values)
+    return compute(rule, values, params)
+
+
+def _identity_operand(name: str, args: tuple, values: list, params: dict) -> Tracer | None:
+    """The operand an operation would return unchanged (1.0 * x, x ** 1.0, ones * x, the sum
+    of a float), if any."""
     if name == "mul":
         for i in (0, 1):
             x, c = args[1 - i], args[i]
@@ -196,12 +253,22 @@ def _identity_operand(name: str, args: tuple, values: list) -> Tracer | None:
             if type(c) is float and c == 1.0:
                 return x
             if (type(c) is np.ndarray and c.shape == shape_of(x.value)
-                    and c.dtype == np.result_type(x.value) and bool(np.all(c == 1.0))):
+                    and c.dtype == np.result_type(x.value) and _all_ones(c)):
                 return x
-    if name == "pow" and type(args[0]) is Tracer and type(args[1]) in (float, int) \
-            and args[1] == 1:
-        return args[0]
+    elif name == "pow":
+        if type(args[0]) is Tracer and type(args[1]) in (float, int) and args[1] == 1:
+            return args[0]
+    elif name == "sum":
+        if (type(args[0]) is Tracer and type(values[0]) is float
+                and params.get("axis") in (None, (), 0, -1) and not params.get("keepdims")):
+            return args[0]  # what the float backend's sum returns
     return None
+
+
+def _all_ones(c: np.ndarray) -> bool:
+    if c.size and not any(c.strides):  # a broadcast scalar
+        return bool(c.flat[0] == 1.0)
+    return bool(np.all(c == 1.0))
 
 
 def _is_integral_literal(ref: str) -> bool:
@@ -305,8 +372,9 @@ def _argument_names(fun: Callable[..., Any], n: int) -> list[str]:
 
 def _usable(name: str) -> bool:
     """Whether an argument name cannot clash with the generated code's own names."""
-    reserved = name in ("np", "math") or name in _MATH_FUNCTIONS
-    generated = re.fullmatch(r"[vc]\d+", name) or name.startswith(("m_", "np_", "compiled_"))
+    reserved = name in ("np", "math", "chunk", "buffers") or name in _MATH_FUNCTIONS
+    generated = (re.fullmatch(r"[vcb]\d+", name) or "__" in name
+                 or name.startswith(("m_", "np_", "compiled_")))
     return name.isidentifier() and not reserved and not generated
 
 
@@ -314,19 +382,27 @@ def _compile(fun: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Callable[.
     trace = _Trace()
     names = _argument_names(fun, len(args))
     traced_args = []
+    inputs: dict[str, Any] = {}
     with new_level() as level:
         for a, name in zip(args, names):
             if type(a) is float or isinstance(a, np.ndarray | np.floating):
                 trace.names.add(name)
-                traced_args.append(Tracer(a, name, trace, level))
+                inputs[name] = a
+                value = _ghost(a) if type(a) is np.ndarray and a.size >= CHUNK_MIN else a
+                traced_args.append(Tracer(value, name, trace, level))
             else:
                 traced_args.append(a)  # static
         out = fun(*traced_args)
-    body, result = _emit(trace, out, level)
+    kept, result = _emit(trace, out, level)
+    outputs = [x.name for x in _leaves(out) if type(x) is Tracer]
+    body = _chunked(trace, kept, outputs, inputs)
+    if body is None:
+        body = [f"{line.name} = {line.expr}" for line in kept]
     source = (f"def {_safe_name(fun)}({', '.join(names)}):\n"
               + "".join(f"    {line}\n" for line in body)
               + f"    return {result}\n")
-    namespace = dict(trace.globals)
+    used = set(re.findall(r"[A-Za-z_]\w*", source))
+    namespace = {k: v for k, v in trace.globals.items() if k in used}  # drop dead constants
     exec(compile(source, f"<bobodiff.jit {_safe_name(fun)}>", "exec"), namespace)  # noqa: S102
     return namespace[_safe_name(fun)], source
 
@@ -337,7 +413,7 @@ def _safe_name(fun: Callable[..., Any]) -> str:
     return f"compiled_{cleaned}"
 
 
-def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[str], str]:
+def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Line], str]:
     """Lines needed for ``out`` (dead code dropped) and the expression that returns it."""
 
     def ref(x: Any) -> str:
@@ -357,10 +433,10 @@ def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[str], str]:
     result = ref(out)
     live = {x.name for x in _leaves(out) if type(x) is Tracer}
     kept = []
-    for name, expr, operands in reversed(trace.lines):
-        if name in live:
-            kept.append(f"{name} = {expr}")
-            live.update(operands)
+    for line in reversed(trace.lines):
+        if line.name in live:
+            kept.append(line)
+            live.update(line.operands)
     kept.reverse()
     return kept, result
 
@@ -370,3 +446,226 @@ def _leaves(x: Any) -> list[Any]:
         return [leaf for v in x for leaf in _leaves(v)]
     return [x]
 
+
+# -- the chunked program ------------------------------------------------------------------
+
+CHUNK = 8192  # elements per chunk: a dozen float64 buffers of it stay in a 1-2 MiB L2 cache
+CHUNK_MIN = 131072  # arrays smaller than this are computed whole (chunking gains little)
+
+_UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
+           "neg": "np.negative", "pow": "np.power", "abs": "np.absolute",
+           **{f: f"np.{f}" for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh",
+                                     "maximum", "sign")}}
+
+
+def _chunked(trace: _Trace, kept: list[_Line], outputs: list[str],
+             inputs: dict[str, Any]) -> list[str] | None:
+    """The body of a program that runs its elementwise part chunk by chunk, or None when
+    the program is not of that kind (then it is emitted as whole-array statements).
+
+    Every value is *before* the loop (inputs, constants, whatever does not depend on a
+    chunked value), *in* it (values of the large size n computed point by point, one chunk
+    at a time) or *after* it (sums of chunked values, accumulated per chunk, and what
+    depends on them). A program that needs a chunked value in any other way (indexing,
+    matmul, a partial sum) or a sum inside the loop is left whole.
+    """
+    sizes = {a.size for a in inputs.values() if type(a) is np.ndarray and a.size >= CHUNK_MIN}
+    if len(sizes) != 1:
+        return None
+    (n,) = sizes
+    info: dict[str, tuple[tuple[int, ...], Any]] = {
+        name: (np.shape(a), np.result_type(a)) for name, a in inputs.items()}
+    where = dict.fromkeys(inputs, "before")
+    loop: list[_Line] = []  # chunked lines and the sums accumulated in the loop
+    before: list[_Line] = []
+    after: list[_Line] = []
+    scalar_of: dict[str, str] = {}  # broadcast_to(scalar): the scalar stands for it in a chunk
+
+    def kind(ref: str) -> tuple[str, tuple[int, ...]]:
+        if ref in info:
+            return where[ref], info[ref][0]
+        if ref in trace.globals:
+            return "before", np.shape(trace.globals[ref])
+        return "before", ()  # a literal
+
+    for line in kept:
+        info[line.name] = (line.shape, line.dtype)
+        kinds = [kind(r) for r in line.refs]
+        size = math.prod(line.shape)
+        chunked = any(w == "in" for w, _ in kinds)
+        if chunked and line.op == "sum" and size == 1:  # accumulated chunk by chunk
+            where[line.name] = "after"
+            loop.append(line)
+            after.append(line)
+        elif chunked and line.op == "reshape":  # the same flat chunk
+            where[line.name] = "in"
+            loop.append(line)
+        elif line.op in _POINTWISE and size == n > 1:
+            for (w, shape), r in zip(kinds, line.refs):
+                scalar = r in scalar_of or (math.prod(shape) == 1 and len(shape) <= len(
+                    line.shape))
+                if w == "after" or not (shape == line.shape or scalar):
+                    return None
+            where[line.name] = "in"
+            loop.append(line)
+        elif chunked:  # indexing, matmul, a partial sum, broadcasting further...
+            return None
+        else:
+            w = "after" if any(k == "after" for k, _ in kinds) else "before"
+            where[line.name] = w
+            (after if w == "after" else before).append(line)
+            if line.op == "broadcast_to" and math.prod(kinds[0][1]) == 1 and w == "before":
+                scalar_of[line.name] = line.refs[0]
+    if not any(where[line.name] == "in" for line in loop):
+        return None
+    return _ChunkEmitter(trace, n, info, where, scalar_of, outputs).body(before, loop, after)
+
+
+class _ChunkEmitter:
+    """Writes the chunked program: prologue, ``def chunk(...)``, the loop, the epilogue."""
+
+    def __init__(self, trace: _Trace, n: int, info: dict, where: dict, scalar_of: dict,
+                 outputs: list[str]) -> None:
+        self.trace, self.n, self.info, self.where = trace, n, info, where
+        self.scalar_of = scalar_of
+        self.outputs = {name for name in outputs if where.get(name) == "in"}
+        self.prologue: list[str] = []
+        self.sliced: dict[str, str] = {}  # whole array -> its flat view, sliced per chunk
+        self.scalars: dict[str, str] = {}  # size-1 array -> the 0-d array standing for it
+
+    def operand(self, ref: str) -> str:
+        """How a chunk line refers to ``ref``."""
+        if self.where.get(ref) == "in":
+            return ref
+        if ref in self.scalar_of:
+            return self.scalar(self.scalar_of[ref], ref)
+        shape = self.info[ref][0] if ref in self.info else np.shape(self.trace.globals.get(
+            ref, 0.0))
+        if math.prod(shape) == self.n and self.n > 1:
+            if ref in self.trace.globals and _all_equal(self.trace.globals[ref]):
+                return self.scalar(ref, ref)  # ones from a broadcast: keep one, not n
+            if ref not in self.sliced:
+                self.sliced[ref] = f"{ref}__all"
+                self.prologue.append(f"{ref}__all = {ref}.reshape(-1)")
+            return ref
+        return self.scalar(ref, ref) if shape else ref
+
+    def scalar(self, ref: str, label: str) -> str:
+        """A 0-d stand-in for ``ref``: a value of one element, or a constant of equal ones."""
+        if label in self.scalars:
+            return self.scalars[label]
+        name = f"{label}__s"
+        if ref in self.trace.globals:  # a constant: keep one element of it
+            c = np.asarray(self.trace.globals[ref])
+            self.trace.globals[name] = np.asarray(c.flat[0], c.dtype)
+        elif ref in self.info:
+            self.prologue.append(f"{name} = np.reshape({ref}, ())")
+        else:
+            return ref  # a literal
+        self.scalars[label] = name
+        return name
+
+    def body(self, before: list[_Line], loop: list[_Line], after: list[_Line]) -> list[str]:
+        n, size = self.n, CHUNK
+        full, rest = divmod(n, size)
+        chunks = full + (rest > 0)
+        lines = [f"{line.name} = {line.expr}" for line in before]
+        steps = self.steps(loop, chunks)
+        buffers = self.buffer_dtypes
+        args = ", ".join(["i", "lo", "hi", *(f"b{k}" for k in range(len(buffers)))])
+        lines += self.prologue
+        lines += [f"{name}__all = np.empty({n}, np.{self.info[name][1].name})"
+                  for name in sorted(self.outputs, key=_line_number)]
+        lines += [f"{line.name}__parts = np.empty({chunks}, np.{line.dtype.name})"
+                  for line in after if line in loop]
+        lines.append(f"def chunk({args}):")
+        lines += [f"    {name} = {flat}[lo:hi]" for name, flat in self.sliced.items()]
+        lines += [f"    {step}" for step in steps]
+        runs = [(dtype, len(list(group))) for dtype, group in itertools.groupby(buffers)]
+        lines.append("buffers = " + (" + ".join(
+            f"[np.empty({size}, np.{dtype.name}) for _ in range({count})]"
+            for dtype, count in runs) or "[]"))
+        if full:
+            lines.append(f"for i in range({full}):")
+            lines.append(f"    chunk(i, i * {size}, i * {size} + {size}, *buffers)")
+        if rest:
+            lines.append(f"chunk({full}, {full * size}, {n}, *(buf[:{rest}] for buf in buffers))")
+        for name in sorted(self.outputs, key=_line_number):
+            shape = self.info[name][0]
+            lines.append(f"{name} = {name}__all" if len(shape) == 1
+                         else f"{name} = {name}__all.reshape({shape!r})")
+        for line in after:
+            if line in loop:
+                total = f"np.sum({line.name}__parts)"
+                lines.append(f"{line.name} = {total}" if line.shape == ()
+                             else f"{line.name} = {total}.reshape({line.shape!r})")
+            else:
+                lines.append(f"{line.name} = {line.expr}")
+        return lines
+
+    def steps(self, loop: list[_Line], chunks: int) -> list[str]:
+        """The chunk function's statements; buffers are reused once their value is dead."""
+        root: dict[str, str] = {}  # an alias (reshape) -> the value holding its data
+        last_use: dict[str, int] = {}
+        for k, line in enumerate(loop):
+            if line.op == "reshape" and self.where[line.name] == "in":
+                root[line.name] = root.get(line.refs[0], line.refs[0])
+            for r in line.operands:
+                last_use[root.get(r, r)] = k
+        for name in self.outputs:
+            last_use[root.get(name, name)] = len(loop)
+        free: dict[Any, list[int]] = {}
+        owner: dict[str, int] = {}
+        self.buffer_dtypes: list[Any] = []
+        steps = []
+        for k, line in enumerate(loop):
+            refs = [self.operand(r) for r in line.refs]
+            for r in set(line.operands):
+                r = root.get(r, r)
+                if last_use.get(r) == k and r in owner:
+                    free.setdefault(self.info[r][1], []).append(owner.pop(r))
+            name = line.name
+            if self.where[name] == "after":  # a sum accumulated chunk by chunk
+                steps.append(f"{name}__parts[i] = {refs[0]}.sum()")
+                continue
+            if line.op == "reshape":
+                steps.append(f"{name} = {refs[0]}")
+                if name in self.outputs:
+                    steps.append(f"{name}__all[lo:hi] = {name}")
+                continue
+            ufunc = _UFUNCS.get(line.op)
+            if ufunc is None:  # sigmoid, relu, step, ...: NumPy allocates the chunk
+                call = f"{self.trace.function(NUMPY, line.op)}({', '.join(refs)})"
+                if not any(self.where.get(r) == "in" or r in self.sliced for r in line.refs):
+                    call = f"np.broadcast_to({call}, (hi - lo,))"  # of scalars only
+                steps.append(f"{name} = {call}")
+                if name in self.outputs:
+                    steps.append(f"{name}__all[lo:hi] = {name}")
+                continue
+            if line.op == "pow" and line.refs[1] == "2.0":
+                ufunc, refs = "np.square", refs[:1]
+            if name in self.outputs:
+                out = f"{name}__all[lo:hi]"
+            elif last_use.get(name, -1) <= k:  # never used: cannot happen after dead code
+                out = None
+            else:
+                pool = free.get(line.dtype)
+                if pool:
+                    index = pool.pop()
+                else:
+                    index = len(self.buffer_dtypes)
+                    self.buffer_dtypes.append(line.dtype)
+                owner[name] = index
+                out = f"b{index}"
+            call = f"{ufunc}({', '.join(refs)}" + (f", out={out})" if out else ")")
+            steps.append(f"{name} = {call}")
+        return steps
+
+
+def _all_equal(c: Any) -> bool:
+    c = np.asarray(c)
+    return not any(c.strides) or bool(np.all(c == c.flat[0]))
+
+
+def _line_number(name: str) -> int:
+    return int(name[1:])
