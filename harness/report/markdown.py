@@ -138,15 +138,16 @@ def e2_candidates(summary: pd.DataFrame, engine: str, n: int) -> dict[str, float
     interpolated between measured sizes, extrapolated beyond them: see size_source)."""
     ok = _ok(summary)
     ok = ok[(ok.experiment == "E2") & (ok.engine == engine)]
+    curves = {variant: (list(rows["size"]), list(rows["median_s"]))
+              for variant, rows in ok.groupby("variant")}
 
     def at(variant: str, size: int) -> float:
-        rows = ok[ok.variant == variant]
-        return loglog_interpolate(list(rows["size"]), list(rows["median_s"]), size,
-                                  extrapolate=True)
+        sizes, times = curves.get(variant, ([], []))
+        return loglog_interpolate(sizes, times, size, extrapolate=True)
 
     step, setup = at("step-b1", n), at("setup", n)
-    rows = ok[ok.variant == "step-b1"]
-    sweep = sum(at("step-b1", m) for m in range(1, n + 1)) if len(rows) >= 2 else math.nan
+    measured = len(curves.get("step-b1", ([], []))[0])
+    sweep = sum(at("step-b1", m) for m in range(1, n + 1)) if measured >= 2 else math.nan
     return {"one step (batch 1)": step, "one step (batch 64)": at("step-b64", n),
             "setup + one step": setup + step, "setup from lists + one step":
             at("lists+step-b1", n), "100 steps (batch 1)": 100 * step,
@@ -168,10 +169,10 @@ def best_match(summary: pd.DataFrame, engine: str,
                report_ms: dict[int, float]) -> tuple[str, float]:
     """The candidate reading closest to the report's figures (mean |log ratio|)."""
     scores = {}
-    for name in e2_candidates(summary, engine, 1):
-        logs = [abs(math.log(e2_candidates(summary, engine, n)[name] * 1e3 / ms))
-                for n, ms in report_ms.items()
-                if e2_candidates(summary, engine, n)[name] > 0]
+    candidates = {n: e2_candidates(summary, engine, n) for n in report_ms}
+    for name in candidates[next(iter(report_ms))]:
+        logs = [abs(math.log(candidates[n][name] * 1e3 / ms))
+                for n, ms in report_ms.items() if candidates[n][name] > 0]
         if logs and len(logs) == len(report_ms):
             scores[name] = sum(logs) / len(logs)
     if not scores:
