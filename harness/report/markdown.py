@@ -363,5 +363,7 @@ def method_section(summary: pd.DataFrame) -> Section:
          "checked against a float64 analytic reference before anything is timed), loops "
          "calibrated so one repeat lasts "
          "at least run.min_repeat_seconds, then repeats; the median is shown, the IQR, min "
-         "and max are in summary.csv."],
+         "and max are in summary.csv. Work on Python floats (E1-loop of floor, "
+         "bobodiff-forward and bobodiff-compiled; bobodiff-scalar everywhere) is float64 "
+         "whatever run.dtype says."],
         [("Workloads", frame)])
