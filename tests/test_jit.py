@@ -360,3 +360,30 @@ def test_tracing_large_arrays_allocates_no_full_size_temporaries():
     assert len(out) == 4
     # The four outputs (4 x 8 MiB) plus chunk buffers; a whole-array trace keeps ~30 arrays.
     assert peak < 6 * n * 8, peak / (n * 8)
+
+
+def test_inlined_float_expressions_keep_the_order_of_operations_exactly():
+    def f(a, b, c):
+        terms = [a - (b - c), (a - b) - c, a / (b * c), (a / b) * c, -(a * b), (-a) ** 2.0,
+                 a ** (b - c), (a + b) ** c, -(a - b), bd.sin(a - b) / (c + a * b)]
+        total = terms[0]
+        for t in terms[1:]:
+            total = total * 0.5 + t
+        return total
+
+    plain = bd.value_and_grad(f, (0, 1, 2))
+    fast = bd.jit(plain)
+    for point in [(0.1, 0.7, 1.3), (1e8, 1.0, 1e-8), (0.3, 1e-9, 2.5)]:
+        assert fast(*point) == plain(*point)  # the same operations: bit for bit
+    src = fast.source(0.1, 0.7, 1.3)
+    assert src.count("\n") < 40  # values used once are written into their user
+
+
+def test_dispatch_sends_other_argument_kinds_to_their_own_programs():
+    fast = bd.jit(bd.grad(lambda x, y: bd.sum(x * bd.sin(y)), (0, 1)))
+    assert fast(2.0, 0.5) == pytest.approx((math.sin(0.5), 2.0 * math.cos(0.5)))
+    g = fast(np.full(3, 2.0), np.full(3, 0.5))
+    np.testing.assert_allclose(g[0], np.sin(0.5))
+    assert fast(2.0, 0.5) == pytest.approx((math.sin(0.5), 2.0 * math.cos(0.5)))
+    with pytest.raises(TypeError):
+        fast(2.0)  # the uncompiled function's own error for a missing argument
