@@ -135,10 +135,10 @@ def uninterrupted(tmp_path_factory) -> set[str]:
     return set(cells(run_dir))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_resumes_to_the_same_cells(tmp_path, uninterrupted, signum):
+@pytest.mark.parametrize("signum, jobs", [(signal.SIGINT, 1), (signal.SIGTERM, 2)])
+def test_interrupted_run_resumes_to_the_same_cells(tmp_path, uninterrupted, signum, jobs):
     config = tmp_path / "config.toml"
-    config.write_text(RESUME_TOML)
+    config.write_text(RESUME_TOML.replace("threads = 1", f"threads = 1\njobs = {jobs}"))
     out = tmp_path / "out"
     process = subprocess.Popen(harness("run", str(config), "--no-progress", "--out", str(out)),
                                cwd=ROOT, env=environment(), stdout=subprocess.PIPE,
