@@ -90,7 +90,7 @@ def e1_section(summary: pd.DataFrame) -> Section:
             rows.append({"report row": entry["row"], f"{REPORT}: 10M calls (s)": entry["seconds"],
                          f"{REPORT}: memory (MB)": entry["memory_mb"],
                          f"{THIS}: engine / reading": f"{engine} / E1-{variant}",
-                         f"{THIS}: 10M calls (s)": _get(row, "extrapolated_10M_s"),
+                         f"{THIS}: 10M calls / points (s)": _get(row, "extrapolated_10M_s"),
                          f"{THIS}: peak RSS (MB)": _get(row, "peak_rss_mb")})
     side_by_side = pd.DataFrame(rows)
     return Section(
