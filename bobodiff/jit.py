@@ -28,11 +28,14 @@ either: the program depends on shapes and dtypes only, never on values.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import itertools
 import math
+import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -537,7 +540,47 @@ def _leaves(x: Any) -> list[Any]:
 # -- the chunked program ------------------------------------------------------------------
 
 CHUNK = 8192  # elements per chunk: a dozen float64 buffers of it stay in a 1-2 MiB L2 cache
-CHUNK_MIN = 131072  # arrays smaller than this are computed whole (chunking gains little)
+CHUNK_MIN = 2 * CHUNK  # smaller arrays are computed whole
+THREADS: int | None = None  # threads sharing the chunks; None: the usable cores, capped by
+# the BOBODIFF_THREADS or OMP_NUM_THREADS environment variable when set
+_MIN_CHUNKS_PER_THREAD = 8
+_pool: ThreadPoolExecutor | None = None
+
+
+def thread_count() -> int:
+    """How many threads a chunked program uses (see :data:`THREADS`)."""
+    if THREADS is not None:
+        return max(1, int(THREADS))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    for variable in ("BOBODIFF_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            return min(cores, int(value))
+    return cores
+
+
+def _in_threads(run: Callable[[int, int], None], first: int, last: int) -> None:
+    """run(first, last) split into contiguous parts over the threads: NumPy releases the
+    GIL inside each ufunc, and the parts write disjoint slices of the results."""
+    global _pool
+    k = min(thread_count(), (last - first) // _MIN_CHUNKS_PER_THREAD)
+    if k < 2:
+        run(first, last)
+        return
+    if _pool is None or _pool._max_workers < k - 1:
+        _pool = ThreadPoolExecutor(k - 1, thread_name_prefix="bobodiff-jit")
+    bounds = [first + (last - first) * j // k for j in range(k + 1)]
+    # Each part runs in a copy of the caller's context: np.errstate follows it.
+    futures = [_pool.submit(contextvars.copy_context().run, run, a, b)
+               for a, b in zip(bounds[1:-1], bounds[2:])]
+    try:
+        run(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
 
 _UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
            "neg": "np.negative", "pow": "np.power", "abs": "np.absolute",
@@ -669,14 +712,19 @@ class _ChunkEmitter:
         lines += [f"    {name} = {flat}[lo:hi]" for name, flat in self.sliced.items()]
         lines += [f"    {step}" for step in steps]
         runs = [(dtype, len(list(group))) for dtype, group in itertools.groupby(buffers)]
-        lines.append("buffers = " + (" + ".join(
-            f"[np.empty({size}, np.{dtype.name}) for _ in range({count})]"
+        lines.append("def buffers(size):")
+        lines.append("    return " + (" + ".join(
+            f"[np.empty(size, np.{dtype.name}) for _ in range({count})]"
             for dtype, count in runs) or "[]"))
         if full:
-            lines.append(f"for i in range({full}):")
-            lines.append(f"    chunk(i, i * {size}, i * {size} + {size}, *buffers)")
+            lines.append("def run(first, last):  # chunks first..last-1, one thread")
+            lines.append(f"    own = buffers({size})")
+            lines.append("    for i in range(first, last):")
+            lines.append(f"        chunk(i, i * {size}, i * {size} + {size}, *own)")
+            lines.append(f"in_threads__(run, 0, {full})")
+            self.trace.globals["in_threads__"] = _in_threads
         if rest:
-            lines.append(f"chunk({full}, {full * size}, {n}, *(buf[:{rest}] for buf in buffers))")
+            lines.append(f"chunk({full}, {full * size}, {n}, *buffers({rest}))")
         for name in sorted(self.outputs, key=_line_number):
             shape = self.info[name][0]
             lines.append(f"{name} = {name}__all" if len(shape) == 1

@@ -387,3 +387,40 @@ def test_dispatch_sends_other_argument_kinds_to_their_own_programs():
     assert fast(2.0, 0.5) == pytest.approx((math.sin(0.5), 2.0 * math.cos(0.5)))
     with pytest.raises(TypeError):
         fast(2.0)  # the uncompiled function's own error for a missing argument
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_chunked_results_do_not_depend_on_the_threads(threads, monkeypatch):
+    def total(a, b, c):
+        return e1(a, b, c).sum()
+
+    xs = _e1_inputs(40 * _JIT.CHUNK + 17, seed=8)  # enough chunks for every thread
+    fast = bd.jit(bd.value_and_grad(total, (0, 1, 2)))
+    monkeypatch.setattr(_JIT, "THREADS", 1)
+    want = fast(*xs)
+    monkeypatch.setattr(_JIT, "THREADS", threads)
+    got = fast(*xs)
+    assert got[0] == want[0]  # the per-chunk partial sums are added in the same order
+    for g, w in zip(got[1], want[1]):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_thread_count_follows_the_environment(monkeypatch):
+    monkeypatch.setattr(_JIT, "THREADS", None)
+    monkeypatch.setenv("BOBODIFF_THREADS", "1")
+    assert _JIT.thread_count() == 1
+    monkeypatch.setattr(_JIT, "THREADS", 3)
+    assert _JIT.thread_count() == 3
+
+
+def test_errstate_reaches_the_chunk_threads(monkeypatch):
+    monkeypatch.setattr(_JIT, "THREADS", 2)
+    x = np.ones(40 * _JIT.CHUNK)
+    x[-5:] = -1.0  # only the second thread meets a log of a negative number
+    fast = bd.jit(lambda x: bd.log(x) * 2.0)
+    fast(np.ones_like(x))  # compiles
+    ((program, _),) = fast.jitted._compiled.values()  # not the fallback to the uncompiled
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        program(x)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(program(x)[-5:]).all()
