@@ -227,7 +227,8 @@ def _same_level(t: Tensor, other: Any) -> bool:
     return k is float or k is int or (k is Tensor and other._level == t._level)
 
 
-_MATH_OF = {rule: getattr(MATH, rule.name) for rule in (_ADD, _SUB, _MUL, _DIV, _POW)}
+_MATH_OF = {rule.name: getattr(MATH, rule.name) for rule in (_ADD, _SUB, _MUL, _DIV, _POW)}
+_NUMBER = (float, int)
 
 
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
@@ -244,8 +245,8 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
         p1 = b if enabled and b.requires_grad else None
     else:
         x1, p1 = b, None
-    if type(x0) is float and type(x1) is float:
-        out = _MATH_OF[rule](x0, x1)
+    if type(x0) in _NUMBER and type(x1) in _NUMBER:
+        out = _MATH_OF[rule.name](x0, x1)
     else:
         out = compute(rule, (x0, x1), _NO_PARAMS)
     return _node(out, level, rule, p0, p1, x0, x1, _NO_PARAMS)
