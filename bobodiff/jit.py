@@ -34,6 +34,7 @@ import itertools
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -435,13 +436,12 @@ def _compile(fun: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Callable[.
         out = fun(*traced_args)
     kept, result = _emit(trace, out, level)
     outputs = [x.name for x in _leaves(out) if type(x) is Tracer]
-    body = _chunked(trace, kept, outputs, inputs)
-    if body is None:
-        body = [f"{line.name} = {line.expr}" for line in kept]
     floats_only = all(type(a) is float or not isinstance(a, np.ndarray | np.floating)
                       for a in args)
+    body = _chunked(trace, kept, outputs, inputs)
+    if body is None:
+        body = _inline_single_uses(kept, result, free=not floats_only)
     if floats_only:
-        body = _inline_single_uses(kept, result)
         # math raises where NumPy gives nan/inf with a warning (log(-1), 1/0, exp(1000)):
         # the uncompiled function then gives bobodiff's NumPy semantics.
         body = ["try:", *(f"    {line}" for line in body), f"    return {result}",
@@ -501,16 +501,20 @@ def _precedence(line: _Line) -> int:
     return _PRECEDENCE.get(line.op, 5)  # 5: a call, which never needs parentheses
 
 
-def _inline_single_uses(kept: list[_Line], result: str) -> list[str]:
+_INLINE_MAX_CHARS = 48  # array programs: inline short expressions only, to stay readable
+
+
+def _inline_single_uses(kept: list[_Line], result: str, free: bool = False) -> list[str]:
     """Statements with each value used once written into its user's expression: on floats
-    every statement costs a store and a load, a quarter of the program's time. The same
-    operations in the same order: the results are identical."""
-    text = " ".join([result, *(line.expr for line in kept)])
-    uses = {line.name: len(re.findall(rf"\b{line.name}\b", text)) for line in kept}
+    every statement costs a store and a load, a quarter of the program's time; on arrays
+    NumPy then reuses the temporaries of an expression in place. The same operations in
+    the same order: the results are identical. ``free``: ``del`` each remaining array at
+    its last use, so that memory is reused while it is still in cache."""
+    uses = Counter(re.findall(r"\bv\d+\b", " ".join([result, *(line.expr for line in kept)])))
     by_name = {line.name: line for line in kept}
     returned = set(re.findall(r"\bv\d+\b", result))
     inlined: dict[str, str] = {}
-    body = []
+    statements: list[tuple[str, str]] = []
     for line in kept:
         parent = _precedence(line)
 
@@ -524,10 +528,22 @@ def _inline_single_uses(kept: list[_Line], result: str) -> list[str]:
             return inlined[name] if bare else f"({inlined[name]})"
 
         expr = re.sub(r"\bv\d+\b", wrapped, line.expr)
-        if uses[line.name] == 1 and line.name not in returned:
+        if uses[line.name] == 1 and line.name not in returned and (
+                not free or len(expr) <= _INLINE_MAX_CHARS):
             inlined[line.name] = expr
         else:
-            body.append(f"{line.name} = {expr}")
+            statements.append((line.name, expr))
+    last: dict[str, int] = {}
+    for k, (_, expr) in enumerate(statements):
+        for name in re.findall(r"\bv\d+\b", expr):
+            last[name] = k
+    body = []
+    for k, (name, expr) in enumerate(statements):
+        body.append(f"{name} = {expr}")
+        dead = [v for v in re.findall(r"\bv\d+\b", expr)
+                if free and last[v] == k and v not in returned and v in by_name]
+        if dead:
+            body.append(f"del {', '.join(dict.fromkeys(dead))}")
     return body
 
 
