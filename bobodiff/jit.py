@@ -21,9 +21,12 @@ Large arrays (see :func:`_chunked`): when the program is elementwise on arrays o
 size (plus sums of them to a scalar), it is emitted as a loop over cache-sized chunks that
 computes each chunk's whole chain with ``out=`` buffers, writes the outputs chunk by chunk
 and accumulates the sums. The data then crosses main memory once instead of once per
-operation, and the temporaries never exceed a few chunks. Such inputs are traced on *ghosts*
-(one element broadcast to the input's shape), so tracing allocates no full-size temporaries
-either: the program depends on shapes and dtypes only, never on values.
+operation, and the temporaries never exceed a few chunks. The chunks are shared among
+:func:`thread_count` threads (NumPy releases the GIL inside a ufunc). Such inputs are traced on
+*ghosts* (one element broadcast to the input's shape), so tracing allocates no full-size
+temporaries either: the program depends on shapes and dtypes only, never on values.
+Other array programs are written one statement per value, short single-use expressions
+inlined and arrays deleted at their last use; float programs inline every single-use value.
 """
 
 from __future__ import annotations
@@ -560,7 +563,7 @@ CHUNK_MIN = 2 * CHUNK  # smaller arrays are computed whole
 THREADS: int | None = None  # threads sharing the chunks; None: the usable cores, capped by
 # the BOBODIFF_THREADS or OMP_NUM_THREADS environment variable when set
 _MIN_CHUNKS_PER_THREAD = 8
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[ThreadPoolExecutor, int, int] | None = None  # (pool, its workers, its process)
 
 
 def thread_count() -> int:
@@ -586,17 +589,19 @@ def _in_threads(run: Callable[[int, int], None], first: int, last: int) -> None:
     if k < 2:
         run(first, last)
         return
-    if _pool is None or _pool._max_workers < k - 1:
-        _pool = ThreadPoolExecutor(k - 1, thread_name_prefix="bobodiff-jit")
+    if _pool is None or _pool[1] < k - 1 or _pool[2] != os.getpid():  # (a fork has no threads)
+        _pool = (ThreadPoolExecutor(k - 1, thread_name_prefix="bobodiff-jit"), k - 1,
+                 os.getpid())
     bounds = [first + (last - first) * j // k for j in range(k + 1)]
     # Each part runs in a copy of the caller's context: np.errstate follows it.
-    futures = [_pool.submit(contextvars.copy_context().run, run, a, b)
+    futures = [_pool[0].submit(contextvars.copy_context().run, run, a, b)
                for a, b in zip(bounds[1:-1], bounds[2:])]
     try:
         run(bounds[0], bounds[1])
     finally:
         for future in futures:
             future.result()
+
 
 _UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
            "neg": "np.negative", "pow": "np.power", "abs": "np.absolute",
