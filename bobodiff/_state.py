@@ -22,9 +22,14 @@ STATE = _State()
 
 @contextmanager
 def new_level() -> Iterator[int]:
-    """Enter one more level of transformation; yields the new level."""
-    STATE.depth += 1
+    """Enter one more level of transformation; yields the level of its wrappers.
+
+    The function being transformed runs one level further in, so a Dual or Tensor that it
+    makes itself is nested inside the transformation's own (and can be mixed with them).
+    """
+    level = STATE.depth + 1
+    STATE.depth += 2
     try:
-        yield STATE.depth
+        yield level
     finally:
-        STATE.depth -= 1
+        STATE.depth -= 2

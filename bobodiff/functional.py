@@ -65,6 +65,7 @@ def _reverse_pass(f: Callable, args: tuple, nums: tuple[int, ...], name: str):
         inputs = []
         for i in nums:
             t = Tensor(_as_input(args[i], name))
+            t._level = level
             inputs.append(t)
             args[i] = t
         out = f(*args)

@@ -274,3 +274,19 @@ def test_integer_and_list_inputs_differentiate_in_float64(transform):
         assert np.asarray(g).dtype == np.float64
     assert type(bd.grad(lambda v: v * v)(3)) is float
     assert bd.grad(lambda v: v * v)(3) == 6.0
+
+
+def test_a_dual_made_inside_a_transformed_function_nests_inside_it():
+    # d/dx of (Dual(x, 1) * x).value = d/dx x**2 = 2x; of its tangent (1 * x) = 1.
+    assert bd.grad(lambda x: (bd.Dual(x, 1.0) * x).value)(3.0) == pytest.approx(6.0)
+    assert bd.grad(lambda x: (bd.Dual(x, 1.0) * x).tangent)(3.0) == pytest.approx(1.0)
+
+
+def test_a_dual_made_inside_a_jitted_function_is_traced():
+    W = np.arange(9.0).reshape(3, 3) / 10
+
+    def full_gradient(x):
+        return (W @ bd.tanh(bd.Dual(x, np.eye(3)))).sum(axis=-1).tangent.sum(axis=-1)
+
+    x = np.array([0.1, -0.2, 0.3])
+    np.testing.assert_allclose(bd.jit(full_gradient)(x), full_gradient(x), rtol=1e-13)
