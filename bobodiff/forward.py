@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ._state import STATE
-from .core import Wrapper, compute
-from .rules import MINUS_ONE, ONE, Elementwise, backend_for, shape_of
+from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
+from .rules import MATH, MINUS_ONE, ONE, Elementwise, backend_for, shape_of
 
 __all__ = ["Dual", "AutoDiff", "variable", "constant"]
 
@@ -106,6 +106,97 @@ class Dual(Wrapper):
 
     def __repr__(self) -> str:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
+
+
+    # -- operators: a fast path for operands of this level (Duals or plain numbers) --
+    def __add__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_ADD, self, other, self._level)
+        return apply(_ADD, (self, other))
+
+    def __radd__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_ADD, other, self, self._level)
+        return apply(_ADD, (other, self))
+
+    def __sub__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_SUB, self, other, self._level)
+        return apply(_SUB, (self, other))
+
+    def __rsub__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_SUB, other, self, self._level)
+        return apply(_SUB, (other, self))
+
+    def __mul__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_MUL, self, other, self._level)
+        return apply(_MUL, (self, other))
+
+    def __rmul__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_MUL, other, self, self._level)
+        return apply(_MUL, (other, self))
+
+    def __truediv__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_DIV, self, other, self._level)
+        return apply(_DIV, (self, other))
+
+    def __rtruediv__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_DIV, other, self, self._level)
+        return apply(_DIV, (other, self))
+
+    def __pow__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_POW, self, other, self._level)
+        return apply(_POW, (self, other))
+
+    def __rpow__(self, other: Any) -> Dual:
+        if _same_level(self, other):
+            return _binary(_POW, other, self, self._level)
+        return apply(_POW, (other, self))
+
+
+def _same_level(d: Dual, other: Any) -> bool:
+    k = type(other)
+    return k is float or k is int or (k is Dual and other._level == d._level)
+
+
+_NUMBER = (float, int)
+
+
+def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
+    """``rule`` on two operands of one level: straight to ``math`` on floats."""
+    if type(a) is Dual:
+        x0, t0 = a.value, a.tangent
+    else:
+        x0, t0 = a, None
+    if type(b) is Dual:
+        x1, t1 = b.value, b.tangent
+    else:
+        x1, t1 = b, None
+    if type(x0) in _NUMBER and type(x1) in _NUMBER:
+        ops = MATH
+        out = getattr(MATH, rule.name)(x0, x1)
+    else:
+        ops = backend_for((x0, x1))
+        out = compute(rule, (x0, x1))
+    return Dual._make(out, _elementwise_jvp(rule, ops, [x0, x1], [t0, t1], out), level)
+
+
+def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
+    """An elementwise ``rule`` on one Dual; ``math_fn`` computes it on a float."""
+    x0 = x.value
+    if type(x0) is float:
+        ops = MATH
+        out = math_fn(x0)
+    else:
+        ops = backend_for((x0,))
+        out = compute(rule, (x0,))
+    return Dual._make(out, _elementwise_jvp(rule, ops, [x0], [x.tangent], out), x._level)
 
 
 AutoDiff = Dual

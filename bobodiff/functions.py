@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from .core import apply
-from .reverse import Tensor, unary
+from .forward import Dual
+from .forward import unary as forward_unary
+from .reverse import Tensor
+from .reverse import unary as reverse_unary
 from .rules import MATH, RULES
 
 __all__ = [
@@ -29,7 +32,9 @@ def _unary(name: str, doc: str) -> Any:
         if t is float:
             return on_float(x)
         if t is Tensor:
-            return unary(rule, on_float, x)
+            return reverse_unary(rule, on_float, x)
+        if t is Dual:
+            return forward_unary(rule, on_float, x)
         return apply(rule, (x,))
 
     fn.__name__ = fn.__qualname__ = name
