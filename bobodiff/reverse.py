@@ -414,9 +414,11 @@ def _fit(g: Any, x: Any) -> Any:
 def _structural_grads(rule: Any, g: Any, x0: Any, x1: Any, out: Any, params: Any,
                       need0: bool, need1: bool) -> tuple[Any, Any]:
     """The gradients a structural rule's vjp sends to its one or two arguments."""
-    args = (x0, x1) if rule.arity == 2 else (x0,)
-    grads = rule.vjp(backend_for(args + (g,)), g, args, out, params)
-    return (grads[0] if need0 else None), (grads[1] if need1 and rule.arity == 2 else None)
+    if rule.arity == 2:
+        args = (x0, x1)
+        return rule.vjp(backend_for(args + (g,)), g, args, out, params, (need0, need1))
+    (g0,) = rule.vjp(backend_for((x0, g)), g, (x0,), out, params, (need0,))
+    return g0, None
 
 
 @contextmanager

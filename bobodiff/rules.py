@@ -319,8 +319,8 @@ class Structural:
 
     ``jvp(ops, tangents, args, out, params, batched)`` maps the input tangents (``None`` for
     an argument that carries none) to the output tangent; ``batched`` says tangents carry a
-    leading axis of directions. ``vjp(ops, g, args, out, params)`` returns one cotangent per
-    argument.
+    leading axis of directions. ``vjp(ops, g, args, out, params, needs)`` returns one
+    cotangent per argument (it may skip, returning None, those whose ``needs`` is False).
     """
 
     name: str
@@ -390,7 +390,7 @@ def _sum_jvp(o, ts, args, out, p, batched):
     return o.sum(t, axes, p["keepdims"]) if axes else t
 
 
-def _sum_vjp(o, g, args, out, p):
+def _sum_vjp(o, g, args, out, p, needs=(True,)):
     shape = o.shape(args[0])
     axes = _norm_axes(p["axis"], len(shape))
     if axes and not p["keepdims"]:
@@ -405,7 +405,7 @@ def _reshape_jvp(o, ts, args, out, p, batched):
     return o.reshape(t, (o.shape(t)[0],) + shape if batched else shape)
 
 
-def _reshape_vjp(o, g, args, out, p):
+def _reshape_vjp(o, g, args, out, p, needs=(True,)):
     return (o.reshape(g, o.shape(args[0])),)
 
 
@@ -421,7 +421,7 @@ def _transpose_jvp(o, ts, args, out, p, batched):
     return o.transpose(t, axes)
 
 
-def _transpose_vjp(o, g, args, out, p):
+def _transpose_vjp(o, g, args, out, p, needs=(True,)):
     axes = _full_axes(p["axes"], len(o.shape(args[0])))
     return (o.transpose(g, tuple(np.argsort(axes))),)
 
@@ -434,7 +434,7 @@ def _getitem_jvp(o, ts, args, out, p, batched):
     return o.getitem(t, idx)
 
 
-def _getitem_vjp(o, g, args, out, p):
+def _getitem_vjp(o, g, args, out, p, needs=(True,)):
     return (o.scatter(g, o.shape(args[0]), p["index"]),)
 
 
@@ -447,7 +447,7 @@ def _scatter_jvp(o, ts, args, out, p, batched):
     return o.scatter(t, p["shape"], p["index"])
 
 
-def _scatter_vjp(o, g, args, out, p):
+def _scatter_vjp(o, g, args, out, p, needs=(True,)):
     return (o.getitem(g, p["index"]),)
 
 
@@ -481,7 +481,7 @@ def _matmul_jvp(o, ts, args, out, p, batched):
     return present[0] if len(present) == 1 else o.add(present[0], present[1])
 
 
-def _matmul_vjp(o, g, args, out, p):
+def _matmul_vjp(o, g, args, out, p, needs=(True, True)):
     # Promote vectors to matrices, use the matrix rule, then undo the promotion.
     a, b = args
     sa, sb, sg = o.shape(a), o.shape(b), o.shape(g)
@@ -495,9 +495,12 @@ def _matmul_vjp(o, g, args, out, p):
         g2 = o.reshape(g, sg + (1,))
     else:
         g2 = g
-    ga = unbroadcast(o.matmul(g2, _swap(o, b2)), o.shape(a2))
-    gb = unbroadcast(o.matmul(_swap(o, a2), g2), o.shape(b2))
-    return o.reshape(ga, sa), o.reshape(gb, sb)
+    ga = gb = None
+    if needs[0]:
+        ga = o.reshape(unbroadcast(o.matmul(g2, _swap(o, b2)), o.shape(a2)), sa)
+    if needs[1]:
+        gb = o.reshape(unbroadcast(o.matmul(_swap(o, a2), g2), o.shape(b2)), sb)
+    return ga, gb
 
 
 def _swap(o, x):
