@@ -490,9 +490,12 @@ def _matmul_jvp(o, ts, args, out, p, batched):
 
 
 def _matmul_vjp(o, g, args, out, p, needs=(True, True)):
-    # Promote vectors to matrices, use the matrix rule, then undo the promotion.
     a, b = args
     sa, sb, sg = o.shape(a), o.shape(b), o.shape(g)
+    if len(sa) == 2 and len(sb) == 2:  # the common case, without reshapes
+        return (o.matmul(g, _swap(o, b)) if needs[0] else None,
+                o.matmul(_swap(o, a), g) if needs[1] else None)
+    # Otherwise promote vectors to matrices, use the matrix rule, then undo the promotion.
     a2 = o.reshape(a, (1,) + sa) if len(sa) == 1 else a
     b2 = o.reshape(b, sb + (1,)) if len(sb) == 1 else b
     if len(sa) == 1 and len(sb) == 1:
