@@ -558,7 +558,7 @@ def _leaves(x: Any) -> list[Any]:
 
 # -- the chunked program ------------------------------------------------------------------
 
-CHUNK = 8192  # elements per chunk: a dozen float64 buffers of it stay in a 1-2 MiB L2 cache
+CHUNK = 16384  # elements per chunk (measured on E1: 8192 and 32768 are 5-15% slower)
 CHUNK_MIN = 2 * CHUNK  # smaller arrays are computed whole
 THREADS: int | None = None  # threads sharing the chunks; None: the usable cores, capped by
 # the BOBODIFF_THREADS or OMP_NUM_THREADS environment variable when set
