@@ -12,6 +12,7 @@ from harness.report.atomic import write_text_atomic
 from harness.report.load import RawData
 from harness.report.sections import Section, to_markdown
 from harness.report.summary import growth
+from harness.report.targets import targets_section
 from harness.stats import loglog_interpolate
 
 TITLE = "bobodiff benchmark report"
@@ -31,8 +32,8 @@ def write_report(raw: RawData, summary: pd.DataFrame, path: Path,
 def build_sections(raw: RawData, summary: pd.DataFrame) -> list[Section]:
     """All report sections, in reading order."""
     return [run_section(raw, summary), e1_section(summary), e2_section(summary),
-            e3_section(summary), growth_section(summary), problems_section(summary),
-            method_section(summary)]
+            e3_section(summary), growth_section(summary), targets_section(summary),
+            problems_section(summary), method_section(summary)]
 
 
 def _ok(summary: pd.DataFrame) -> pd.DataFrame:
