@@ -192,13 +192,7 @@ class _Trace:
         return f"{self.function(backend, name)}({', '.join(args)})"
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:
-        values, refs = [], []
-        for a in args:
-            if type(a) is Tracer and a._level == level:
-                values.append(a.value)
-                refs.append(a.name)
-            else:
-                values.append(a)
+        values = [a.value if type(a) is Tracer and a._level == level else a for a in args]
         same = _identity_operand(rule.name, args, values, params)
         if same is not None:
             return same
@@ -436,7 +430,10 @@ def _compile(fun: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Callable[.
                 traced_args.append(Tracer(value, name, trace, level))
             else:
                 traced_args.append(a)  # static
-        out = fun(*traced_args)
+        # The traced values are stand-ins (ghosts) that never reach the caller: the compiled
+        # program computes the results, with the caller's np.errstate.
+        with np.errstate(all="ignore"):
+            out = fun(*traced_args)
     kept, result = _emit(trace, out, level)
     outputs = [x.name for x in _leaves(out) if type(x) is Tracer]
     floats_only = all(type(a) is float or not isinstance(a, np.ndarray | np.floating)

@@ -424,3 +424,15 @@ def test_errstate_reaches_the_chunk_threads(monkeypatch):
         program(x)
     with np.errstate(invalid="ignore"):
         assert np.isnan(program(x)[-5:]).all()
+
+
+def test_ghost_values_raise_no_floating_point_errors_while_tracing():
+    x = np.full(_BIG, 0.5)
+    x[0] = 1000.0  # the ghost (x[0] everywhere) sums to ~3e7: exp of it overflows
+
+    def f(x):
+        return bd.exp(x.sum() * 1e-3) * bd.sin(x)  # the real sum: exp(~18) is fine
+
+    with np.errstate(all="raise"):
+        got = bd.jit(f)(x)
+    _same(got, f(x))
