@@ -408,9 +408,14 @@ def _argument_names(fun: Callable[..., Any], n: int) -> list[str]:
     return names
 
 
+# Names the generated programs use themselves (the chunked program's helpers and loop).
+_GENERATED_NAMES = frozenset({"np", "math", "chunk", "buffers", "run", "own", "first", "last",
+                              "size", "i", "lo", "hi", "buf"})
+
+
 def _usable(name: str) -> bool:
     """Whether an argument name cannot clash with the generated code's own names."""
-    reserved = name in ("np", "math", "chunk", "buffers") or name in _MATH_FUNCTIONS
+    reserved = name in _GENERATED_NAMES or name in _MATH_FUNCTIONS
     generated = (re.fullmatch(r"[vcb]\d+", name) or "__" in name
                  or name.startswith(("m_", "np_", "compiled_")))
     return name.isidentifier() and not reserved and not generated

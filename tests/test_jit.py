@@ -436,3 +436,15 @@ def test_ghost_values_raise_no_floating_point_errors_while_tracing():
     with np.errstate(all="raise"):
         got = bd.jit(f)(x)
     _same(got, f(x))
+
+
+def test_argument_names_that_the_chunked_program_uses_itself_are_renamed():
+    def f(i, lo, hi, run):
+        return (bd.sin(i) * lo + bd.cos(hi) * run).sum()
+
+    rng = np.random.default_rng(9)
+    xs = [rng.uniform(-1.0, 1.0, _BIG) for _ in range(3)] + [0.5]
+    plain = bd.value_and_grad(f, (0, 1, 2))
+    fast = bd.jit(plain)
+    assert "def chunk(" in fast.source(*xs)
+    _same(fast(*xs), plain(*xs))
