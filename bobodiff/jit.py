@@ -36,10 +36,11 @@ import inspect
 import itertools
 import math
 import os
+import queue
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -565,7 +566,7 @@ CHUNK_MIN = 2 * CHUNK  # smaller arrays are computed whole
 THREADS: int | None = None  # threads sharing the chunks; None: the usable cores, capped by
 # the BOBODIFF_THREADS or OMP_NUM_THREADS environment variable when set
 _MIN_CHUNKS_PER_THREAD = 8
-_pool: tuple[ThreadPoolExecutor, int, int] | None = None  # (pool, its workers, its process)
+_helpers: tuple[int, int, queue.SimpleQueue] | None = None  # (process, threads, their jobs)
 
 
 def thread_count() -> int:
@@ -586,23 +587,48 @@ def thread_count() -> int:
 def _in_threads(run: Callable[[int, int], None], first: int, last: int) -> None:
     """run(first, last) split into contiguous parts over the threads: NumPy releases the
     GIL inside each ufunc, and the parts write disjoint slices of the results."""
-    global _pool
     k = min(thread_count(), (last - first) // _MIN_CHUNKS_PER_THREAD)
     if k < 2:
         run(first, last)
         return
-    if _pool is None or _pool[1] < k - 1 or _pool[2] != os.getpid():  # (a fork has no threads)
-        _pool = (ThreadPoolExecutor(k - 1, thread_name_prefix="bobodiff-jit"), k - 1,
-                 os.getpid())
+    jobs = _helper_jobs(k - 1)
+    done: queue.SimpleQueue = queue.SimpleQueue()
     bounds = [first + (last - first) * j // k for j in range(k + 1)]
-    # Each part runs in a copy of the caller's context: np.errstate follows it.
-    futures = [_pool[0].submit(contextvars.copy_context().run, run, a, b)
-               for a, b in zip(bounds[1:-1], bounds[2:])]
+    for a, b in zip(bounds[1:-1], bounds[2:]):
+        # Each part runs in a copy of the caller's context: np.errstate follows it.
+        jobs.put((contextvars.copy_context(), run, a, b, done))
     try:
         run(bounds[0], bounds[1])
     finally:
-        for future in futures:
-            future.result()
+        errors = [done.get() for _ in range(k - 1)]  # never leave a part still writing
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _helper_jobs(count: int) -> queue.SimpleQueue:
+    """The job queue of at least ``count`` helper threads, started on first use (and again
+    in a forked child, which has none)."""
+    global _helpers
+    pid = os.getpid()
+    if _helpers is None or _helpers[0] != pid:
+        _helpers = (pid, 0, queue.SimpleQueue())
+    if _helpers[1] < count:
+        for _ in range(count - _helpers[1]):
+            threading.Thread(target=_helper_loop, args=(_helpers[2],), daemon=True,
+                             name="bobodiff-jit").start()
+        _helpers = (pid, count, _helpers[2])
+    return _helpers[2]
+
+
+def _helper_loop(jobs: queue.SimpleQueue) -> None:
+    while True:
+        context, run, a, b, done = jobs.get()
+        try:
+            context.run(run, a, b)
+            done.put(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, re-raised there
+            done.put(error)
 
 
 _UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
