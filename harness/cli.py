@@ -71,16 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command_run(args: argparse.Namespace) -> int:
-    """Validate the config, run the cells, write derived files, update results/latest."""
+def _load_config(args: argparse.Namespace) -> dict | None:
+    """The validated config restricted by --only / --engines; None (message printed) if bad."""
     from harness import config as configuration
-    from harness import runner
 
     try:
-        config = configuration.restrict(configuration.load(args.config), args.only,
-                                        args.engines)
+        return configuration.restrict(configuration.load(args.config), args.only, args.engines)
     except configuration.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
+        return None
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Validate the config, run the cells, write derived files, update results/latest."""
+    from harness import runner
+
+    config = _load_config(args)
+    if config is None:
         return 2
     if args.resume:
         run_dir = args.resume.resolve()
@@ -141,14 +148,10 @@ def command_compare(args: argparse.Namespace) -> int:
 
 def command_profile(args: argparse.Namespace) -> int:
     """Profile representative cells into a run folder, then redraw its report and page."""
-    from harness import config as configuration
     from harness import profiling, runner
 
-    try:
-        config = configuration.restrict(configuration.load(args.config), args.only,
-                                        args.engines)
-    except configuration.ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+    config = _load_config(args)
+    if config is None:
         return 2
     profilers = tuple(args.profilers or profiling.PROFILERS)
     unknown = sorted(set(profilers) - set(profiling.PROFILERS))
