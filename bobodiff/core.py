@@ -212,6 +212,8 @@ def _constant_fn(name: str) -> Any:
 def _generic_broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     if shape_of(x) == tuple(shape):
         return x
+    if not getattr(x, "_is_bobodiff_wrapper", False):
+        return np.broadcast_to(x, shape)  # a plain value: a free view
     p = primal(x)
     dtype = np.result_type(getattr(p, "dtype", np.float64), np.float32)
     return apply(RULES["mul"], (x, np.ones(shape, dtype=dtype)))

@@ -203,6 +203,8 @@ class _Trace:
         backend = backend_for(tuple(values))
         if rule.name == "pow" and backend is MATH and refs[1] == "2.0":
             expr = f"{refs[0]} * {refs[0]}"
+        elif rule.name == "matmul" and all(0 < np.ndim(v) <= 2 for v in values):
+            expr = f"np.dot({refs[0]}, {refs[1]})"  # BLAS for every 1-D/2-D case (see rules)
         else:
             expr = self.expression(rule, backend, refs, params)
         name = self.by_expr.get(expr)

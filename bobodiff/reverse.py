@@ -327,13 +327,23 @@ def backprop(
     collected: dict[int, Any] = {}
     wanted = None if targets is None else {id(t) for t in targets}
 
+    handed_out: set[int] = set()
+
+    def own(g: Any) -> Any:
+        # A gradient handed to a leaf must be its own writable array: not a read-only
+        # broadcast view (sum's vjp), nor the same array given to another leaf (add's).
+        if type(g) is np.ndarray and (not g.flags.writeable or id(g) in handed_out):
+            g = g.copy()
+        handed_out.add(id(g))
+        return g
+
     def deliver(leaf: Tensor, g: Any) -> None:
         if wanted is None:
             if leaf.requires_grad:
-                leaf.grad = g if leaf.grad is None else leaf.grad + g
+                leaf.grad = own(g) if leaf.grad is None else leaf.grad + g
         elif id(leaf) in wanted:
             k = id(leaf)
-            collected[k] = g if k not in collected else collected[k] + g
+            collected[k] = own(g) if k not in collected else collected[k] + g
 
     if root._rule is None:  # backward on a leaf
         deliver(root, seed)

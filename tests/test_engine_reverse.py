@@ -429,3 +429,16 @@ def test_retained_graph_memory_is_returned_when_output_dropped():
     x_and_grad = 2 * 250_000 * 8
     assert held > x_and_grad + 2_000_000, "the retained graph should hold its intermediates"
     assert after_drop < x_and_grad + 100_000, f"{after_drop} bytes still held after del"
+
+
+def test_leaf_gradients_are_writable_arrays_of_their_own():
+    # sum's vjp broadcasts a view and add passes one gradient to both sides: each leaf must
+    # still get its own writable array (as torch's .grad is).
+    x, y = bd.Tensor(np.ones(3)), bd.Tensor(np.ones(3))
+    (x + y).sum().backward()
+    assert x.grad is not y.grad
+    x.grad *= 2.0
+    np.testing.assert_array_equal(y.grad, np.ones(3))
+    g = bd.grad(lambda v: v.sum())(np.ones(3))
+    g[0] = 5.0  # writable
+    assert g.flags.writeable and g.strides == (8,)
