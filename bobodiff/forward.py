@@ -166,6 +166,7 @@ def _same_level(d: Dual, other: Any) -> bool:
 
 
 _NUMBER = (float, int)
+_MATH_OF = {name: getattr(MATH, name) for name in ("add", "sub", "mul", "div", "pow")}
 
 
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
@@ -179,8 +180,20 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
     else:
         x1, t1 = b, None
     if type(x0) in _NUMBER and type(x1) in _NUMBER:
+        out = _MATH_OF[rule.name](x0, x1)
+        if (t0 is None or type(t0) is float) and (t1 is None or type(t1) is float):
+            # all floats: the jvp written out for two arguments (the scalar-network path)
+            d = rule.partials
+            tangent = 0.0
+            if t0 is not None:
+                p = d[0](MATH, x0, x1, out)
+                tangent = t0 if p is ONE else (-t0 if p is MINUS_ONE else p * t0)
+            if t1 is not None:
+                p = d[1](MATH, x0, x1, out)
+                term = t1 if p is ONE else (-t1 if p is MINUS_ONE else p * t1)
+                tangent = term if t0 is None else tangent + term
+            return Dual._make(out, tangent, level)
         ops = MATH
-        out = getattr(MATH, rule.name)(x0, x1)
     else:
         ops = backend_for((x0, x1))
         out = compute(rule, (x0, x1))
@@ -191,8 +204,13 @@ def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
     """An elementwise ``rule`` on one Dual; ``math_fn`` computes it on a float."""
     x0 = x.value
     if type(x0) is float:
-        ops = MATH
         out = math_fn(x0)
+        t = x.tangent
+        if type(t) is float:  # all floats
+            p = rule.partials[0](MATH, x0, out)
+            return Dual._make(out, t if p is ONE else (-t if p is MINUS_ONE else p * t),
+                              x._level)
+        ops = MATH
     else:
         ops = backend_for((x0,))
         out = compute(rule, (x0,))
