@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.report.atomic import write_text_atomic
 from harness.report.load import RawData
 from harness.report.profiles import load_index, profile_html
-from harness.report.sections import Section, to_html
+from harness.report.sections import Section, anchor, to_html
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em}
@@ -27,11 +27,22 @@ def write_page(raw: RawData, sections: list[Section], plots: list[Path], path: P
             "<p class='note'>Drawn from raw.jsonl alone (python -m harness charts RUN_DIR "
             "redraws it). Files: <a href='raw.jsonl'>raw.jsonl</a>, "
             "<a href='summary.csv'>summary.csv</a>, <a href='report.md'>report.md</a>.</p>",
-            _profiles(run_dir), "<h2>Plots</h2>", figures, to_html(sections)]
+            _contents(sections, run_dir), "<h2 id='plots'>Plots</h2>", figures,
+            to_html(sections), "<div id='profiles'></div>", _profiles(run_dir)]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>bobodiff benchmark</title><style>{STYLE}</style></head><body>"
             + "\n".join(body) + "</body></html>\n")
     return write_text_atomic(path, page)
+
+
+def _contents(sections: list[Section], run_dir: Path) -> str:
+    """A line of links to the parts of the page (headings get ids from their titles)."""
+    links = ["<a href='#plots'>Plots</a>"]
+    links += [f"<a href='#{anchor(s.title)}'>{html.escape(s.title.split(' - ')[0])}</a>"
+              for s in sections if not s.title.startswith("Profile: ")]
+    if (run_dir / "profiles").is_dir():
+        links.append("<a href='#profiles'>Profile pictures</a>")
+    return "<p class='note'>Contents: " + " · ".join(links) + "</p>"
 
 
 def _figure(plot: Path) -> str:

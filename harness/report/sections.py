@@ -67,11 +67,16 @@ def to_markdown(title: str, sections: list[Section]) -> str:
     return "".join(parts)
 
 
+def anchor(title: str) -> str:
+    """The HTML id of a section heading."""
+    return "".join(ch if ch.isalnum() else "-" for ch in title.lower()).strip("-")
+
+
 def to_html(sections: list[Section]) -> str:
     """Render the sections as HTML fragments (headings, paragraphs, tables)."""
     parts = []
     for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        parts.append(f"<h2 id='{anchor(section.title)}'>{html.escape(section.title)}</h2>")
         parts += [f"<p>{html.escape(paragraph)}</p>" for paragraph in section.paragraphs]
         for caption, frame in section.tables:
             parts.append(f"<h3>{html.escape(caption)}</h3>{html_table(frame)}")
