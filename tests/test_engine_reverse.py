@@ -442,3 +442,18 @@ def test_leaf_gradients_are_writable_arrays_of_their_own():
     g = bd.grad(lambda v: v.sum())(np.ones(3))
     g[0] = 5.0  # writable
     assert g.flags.writeable and g.strides == (8,)
+
+
+def test_backward_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            x = bd.Tensor(2.0)
+            (x * x).backward()
+            assert gc.isenabled() is state
+            assert x.grad == 4.0
+    finally:
+        (gc.enable if was else gc.disable)()
