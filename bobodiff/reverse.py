@@ -362,15 +362,19 @@ def backprop(
     if collecting:
         gc.disable()
     try:
-        _walk_back(root, seed, retain_graph, deliver)
+        _walk_back(root, seed, retain_graph, deliver, wanted is None)
     finally:
         if collecting:
             gc.enable()
     return collected
 
 
-def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any) -> None:
-    """Send ``seed`` from ``root`` to every node, each once all its consumers are done."""
+def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
+               into_grad: bool) -> None:
+    """Send ``seed`` from ``root`` to every node, each once all its consumers are done.
+
+    ``deliver(leaf, g)`` hands a gradient to a leaf; ``into_grad`` says it accumulates into
+    ``.grad`` (the fast path for floats)."""
     _count_consumers(root)
     root._g = seed
     ready = [root]
@@ -407,16 +411,22 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any) -> Non
             g0, g1 = _structural_grads(rule, g, x0, node._x1, node.data, node._params,
                                        p0 is not None, p1 is not None)
         if p0 is not None:
-            if p0._rule is None:
-                deliver(p0, g0)
+            if p0._rule is None:  # a leaf; a float gradient into .grad needs no checks
+                if into_grad and type(g0) is float:
+                    p0.grad = g0 if p0.grad is None else p0.grad + g0
+                else:
+                    deliver(p0, g0)
             else:
                 p0._g = g0 if p0._g is None else p0._g + g0
                 p0._pending -= 1
                 if p0._pending == 0:
                     ready.append(p0)
         if p1 is not None:
-            if p1._rule is None:
-                deliver(p1, g1)
+            if p1._rule is None:  # a leaf; a float gradient into .grad needs no checks
+                if into_grad and type(g1) is float:
+                    p1.grad = g1 if p1.grad is None else p1.grad + g1
+                else:
+                    deliver(p1, g1)
             else:
                 p1._g = g1 if p1._g is None else p1._g + g1
                 p1._pending -= 1
