@@ -388,25 +388,31 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
         x0 = node._x0
         if type(rule) is Elementwise:
             # g times the local derivative of each argument (the hot path, inlined)
-            args = (x0,) if rule.arity == 1 else (x0, node._x1)
-            if type(g) is float and type(x0) is float and (p1 is None or
-                                                            type(node._x1) is float):
-                ops = MATH
-            else:
-                ops = backend_for(args + (g,))
             partials = rule.partials
             out = node.data
             g0 = g1 = None
-            if p0 is not None:
-                d = partials[0](ops, *args, out)
+            if rule.arity == 1:
+                ops = MATH if type(g) is float and type(x0) is float else backend_for((x0, g))
+                d = partials[0](ops, x0, out)
                 g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
                 if type(g0) is not float:
                     g0 = _fit(g0, x0)
-            if p1 is not None:
-                d = partials[1](ops, *args, out)
-                g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                if type(g1) is not float:
-                    g1 = _fit(g1, node._x1)
+            else:
+                x1 = node._x1
+                if type(g) is float and type(x0) in _NUMBER and type(x1) in _NUMBER:
+                    ops = MATH
+                else:
+                    ops = backend_for((x0, x1, g))
+                if p0 is not None:
+                    d = partials[0](ops, x0, x1, out)
+                    g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                    if type(g0) is not float:
+                        g0 = _fit(g0, x0)
+                if p1 is not None:
+                    d = partials[1](ops, x0, x1, out)
+                    g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                    if type(g1) is not float:
+                        g1 = _fit(g1, x1)
         else:
             g0, g1 = _structural_grads(rule, g, x0, node._x1, node.data, node._params,
                                        p0 is not None, p1 is not None)

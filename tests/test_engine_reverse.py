@@ -457,3 +457,18 @@ def test_backward_leaves_the_garbage_collector_as_it_found_it():
             assert x.grad == 4.0
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow", "maximum"])
+def test_a_float_tensor_against_an_array_constant(name):
+    # The float path of backward must not be taken when the other operand is an array.
+    from bobodiff.core import apply
+    from bobodiff.rules import RULES
+
+    c = np.array([0.5, 1.5, 3.0])
+    x = bd.Tensor(1.2)
+    apply(RULES[name], (x, c)).sum().backward()
+    h = 1e-6
+    fd = (apply(RULES[name], (1.2 + h, c)).sum() - apply(RULES[name], (1.2 - h, c)).sum()) / 2 / h
+    assert type(x.grad) is float
+    assert x.grad == pytest.approx(float(fd), rel=1e-6)
