@@ -12,6 +12,11 @@ has no reference cycles, so reference counting frees it without the cyclic colle
 
 ``Tensor`` over Python floats is the report's "one graph node per scalar" design and never
 touches NumPy; over arrays it is a vectorized engine with broadcasting.
+
+Floats take a fast path: an operation on float Tensors computes its local derivatives at
+once (they are floats too, and for ``+``, ``-`` and ``*`` they are free: 1, -1 or the other
+operand), so backward only multiplies the incoming gradient by them. Arrays keep the
+arguments instead and ask the rule for the derivatives during backward.
 """
 
 from __future__ import annotations
@@ -43,6 +48,15 @@ class _Freed:
 _FREED = _Freed()
 
 
+class _OnFloats:
+    """Marks a node on floats: its local derivatives are already in ``_d0`` and ``_d1``."""
+
+    name = "<float>"
+
+
+_ON_FLOATS = _OnFloats()
+
+
 def _as_data(data: Any) -> Any:
     t = type(data)
     if t is float or t is np.ndarray and data.dtype.kind == "f":
@@ -72,11 +86,13 @@ class Tensor(Wrapper):
     do not keep ``.grad``.
     """
 
-    # One node = one Tensor object: parents, the inputs the rule needs and the gradient
-    # being accumulated live in slots (every primitive has one or two arguments), so a node
-    # costs a single object for the garbage collector to look at.
+    # One node = one Tensor object: parents, what backward needs from each argument and
+    # the gradient being accumulated live in slots (every primitive has one or two
+    # arguments), so a node costs a single object for the garbage collector to look at.
+    # A node on floats fills _d0/_d1 (local derivatives), any other node _x0/_x1/_params
+    # (the arguments' values, for the rule); the slots a node does not use stay unset.
     __slots__ = ("data", "grad", "requires_grad", "_level", "_rule", "_p0", "_p1", "_x0",
-                 "_x1", "_params", "_g", "_pending", "__weakref__")
+                 "_x1", "_params", "_d0", "_d1", "_g", "_pending", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         self.data = _as_data(data)
@@ -129,7 +145,9 @@ class Tensor(Wrapper):
         ``grad`` is the gradient flowing into ``self`` (required when ``self`` is not a
         scalar). The graph is freed afterwards unless ``retain_graph=True``.
         """
-        if grad is None:
+        if grad is None and type(self.data) is float:
+            grad = 1.0
+        elif grad is None:
             shape = shape_of(self.data)
             if shape != ():
                 raise RuntimeError(
@@ -164,35 +182,76 @@ class Tensor(Wrapper):
         return np.asarray(self.data)
 
     # -- operators -------------------------------------------------------------------
+    # +, - and * on floats (the scalar graphs' hot path) go straight to _float_node with
+    # their local derivatives: 1.0, -1.0 or the other operand. A Tensor operand must be of
+    # this Tensor's level; anything else takes the general route below the fast path.
     def __add__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float:
+            k = type(other)
+            if k is float or k is int:
+                return _float_node(x + other, self._level, self, None, 1.0, None)
+            if k is Tensor and type(other.data) is float and other._level == self._level:
+                return _float_node(x + other.data, self._level, self, other, 1.0, 1.0)
         if _same_level(self, other):
             return _binary(_ADD, self, other, self._level)
         return apply(_ADD, (self, other))
 
     def __radd__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float and (type(other) is float or type(other) is int):
+            # other + self: Python's sum() starts from the int 0
+            return _float_node(other + x, self._level, self, None, 1.0, None)
         if _same_level(self, other):
             return _binary(_ADD, other, self, self._level)
         return apply(_ADD, (other, self))
 
     def __sub__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float:
+            k = type(other)
+            if k is float or k is int:
+                return _float_node(x - other, self._level, self, None, 1.0, None)
+            if k is Tensor and type(other.data) is float and other._level == self._level:
+                return _float_node(x - other.data, self._level, self, other, 1.0, -1.0)
         if _same_level(self, other):
             return _binary(_SUB, self, other, self._level)
         return apply(_SUB, (self, other))
 
     def __rsub__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float and (type(other) is float or type(other) is int):
+            return _float_node(other - x, self._level, self, None, -1.0, None)
         if _same_level(self, other):
             return _binary(_SUB, other, self, self._level)
         return apply(_SUB, (other, self))
 
     def __mul__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float:
+            k = type(other)
+            if k is float or k is int:
+                return _float_node(x * other, self._level, self, None, other, None)
+            if k is Tensor and type(other.data) is float and other._level == self._level:
+                y = other.data
+                return _float_node(x * y, self._level, self, other, y, x)
         if _same_level(self, other):
             return _binary(_MUL, self, other, self._level)
         return apply(_MUL, (self, other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float and (type(other) is float or type(other) is int):
+            return _float_node(other * x, self._level, self, None, other, None)
         if _same_level(self, other):
             return _binary(_MUL, other, self, self._level)
         return apply(_MUL, (other, self))
+
+    def __neg__(self) -> Tensor:
+        x = self.data
+        if type(x) is float:
+            return _float_node(-x, self._level, self, None, -1.0, None)
+        return apply(_NEG, (self,))
 
     def __truediv__(self, other: Any) -> Tensor:
         if _same_level(self, other):
@@ -248,6 +307,11 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
         x1, p1 = b, None
     if type(x0) in _NUMBER and type(x1) in _NUMBER:
         out = _MATH_OF[rule.name](x0, x1)
+        if type(out) is float:  # a node on floats: ask the rule for its derivatives now
+            partials = rule.partials
+            d0 = _local(partials[0](MATH, x0, x1, out)) if p0 is not None else None
+            d1 = _local(partials[1](MATH, x0, x1, out)) if p1 is not None else None
+            return _float_node(out, level, p0, p1, d0, d1)
     else:
         out = compute(rule, (x0, x1), _NO_PARAMS)
     return _node(out, level, rule, p0, p1, x0, x1, _NO_PARAMS)
@@ -256,9 +320,20 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
 def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
     """An elementwise ``rule`` on one Tensor; ``math_fn`` computes it on a float."""
     x0 = x.data
-    out = math_fn(x0) if type(x0) is float else compute(rule, (x0,), _NO_PARAMS)
+    if type(x0) is float:
+        out = math_fn(x0)
+        if STATE.grad_enabled and x.requires_grad:
+            return _float_node(out, x._level, x, None, _local(rule.partials[0](MATH, x0, out)),
+                               None)
+        return _float_node(out, x._level, None, None, None, None)
+    out = compute(rule, (x0,), _NO_PARAMS)
     p0 = x if STATE.grad_enabled and x.requires_grad else None
     return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
+
+
+def _local(d: Any) -> Any:
+    """A local derivative as a number: the rules' markers ONE and MINUS_ONE become floats."""
+    return 1.0 if d is ONE else (-1.0 if d is MINUS_ONE else d)
 
 
 def _ones_like(x: Any) -> Any:
@@ -272,10 +347,43 @@ def _ones_like(x: Any) -> Any:
     return 1.0  # a nested Dual/Tensor output: a plain 1 seeds it
 
 
+_new_tensor = Tensor.__new__
+
+
+def _float_node(out: float, level: int, a: Tensor | None, b: Tensor | None, d0: Any,
+                d1: Any) -> Tensor:
+    """A new Tensor holding the float ``out``, computed from ``a`` and ``b`` (Tensors of
+    ``level`` or None for a constant) whose local derivatives are ``d0`` and ``d1``.
+
+    It records them if gradients are enabled and ``a`` or ``b`` requires one."""
+    t = _new_tensor(Tensor)
+    t.data = out
+    t.grad = None
+    t._level = level
+    if STATE.grad_enabled:
+        if a is not None and not a.requires_grad:
+            a = None
+        if b is not None and not b.requires_grad:
+            b = None
+        if a is not None or b is not None:
+            t.requires_grad = True
+            t._rule = _ON_FLOATS
+            t._p0 = a
+            t._p1 = b
+            t._d0 = d0
+            t._d1 = d1
+            t._g = None
+            t._pending = 0
+            return t
+    t.requires_grad = False
+    t._rule = t._p0 = t._p1 = None
+    return t
+
+
 def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
           params: Any) -> Tensor:
     """A new Tensor holding ``out``; it records ``rule`` if a parent needs a gradient."""
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t.data = out
     t.grad = None
     t._level = level
@@ -295,21 +403,32 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
     return t
 
 
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (its buffers were freed by the "
+    "first backward()); pass retain_graph=True to the first call"
+)
+
+
 def _count_consumers(root: Tensor) -> None:
     """Set each non-leaf node's ``_pending`` to its number of consumers in root's graph."""
     stack = [root]
+    push, pop = stack.append, stack.pop
     while stack:
-        node = stack.pop()
-        for p in (node._p0, node._p1):
-            if p is None or p._rule is None:
-                continue
-            if p._rule is _FREED:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time (its buffers were "
-                    "freed by the first backward()); pass retain_graph=True to the first call"
-                )
+        node = pop()
+        # the same step for each parent, written out twice (no tuple of parents per node)
+        p = node._p0
+        if p is not None and p._rule is not None:  # not a constant, nor a leaf
             if p._pending == 0:  # first visit
-                stack.append(p)
+                if p._rule is _FREED:
+                    raise RuntimeError(_SECOND_BACKWARD)
+                push(p)
+            p._pending += 1
+        p = node._p1
+        if p is not None and p._rule is not None:
+            if p._pending == 0:
+                if p._rule is _FREED:
+                    raise RuntimeError(_SECOND_BACKWARD)
+                push(p)
             p._pending += 1
 
 
@@ -326,35 +445,26 @@ def backprop(
     sends its complete gradient to its parents exactly once: no recursion, no sorting.
     """
     collected: dict[int, Any] = {}
-    wanted = None if targets is None else {id(t) for t in targets}
-
+    # A gradient handed to a leaf must be its own writable array: not a read-only broadcast
+    # view (sum's vjp), nor the same array given to another leaf (add's).
     handed_out: set[int] = set()
-
-    def own(g: Any) -> Any:
-        # A gradient handed to a leaf must be its own writable array: not a read-only
-        # broadcast view (sum's vjp), nor the same array given to another leaf (add's).
-        if type(g) is np.ndarray:
-            if not g.flags.writeable or id(g) in handed_out:
-                g = g.copy()
-            handed_out.add(id(g))
-        return g
-
-    def deliver(leaf: Tensor, g: Any) -> None:
-        if wanted is None:
+    if targets is None:
+        def deliver(leaf: Tensor, g: Any) -> None:
             if leaf.requires_grad:
-                leaf.grad = own(g) if leaf.grad is None else leaf.grad + g
-        elif id(leaf) in wanted:
+                leaf.grad = _own(g, handed_out) if leaf.grad is None else leaf.grad + g
+    else:
+        wanted = {id(t) for t in targets}
+
+        def deliver(leaf: Tensor, g: Any) -> None:
             k = id(leaf)
-            collected[k] = own(g) if k not in collected else collected[k] + g
+            if k in wanted:
+                collected[k] = _own(g, handed_out) if k not in collected else collected[k] + g
 
     if root._rule is None:  # backward on a leaf
         deliver(root, seed)
         return collected
     if root._rule is _FREED:
-        raise RuntimeError(
-            "Trying to backward through the graph a second time (its buffers were freed by "
-            "the first backward()); pass retain_graph=True to the first call"
-        )
+        raise RuntimeError(_SECOND_BACKWARD)
 
     # The graph holds no reference cycles, so the cyclic garbage collector has nothing to
     # find here; on a graph of a million nodes its passes would cost a sixth of backward.
@@ -362,11 +472,20 @@ def backprop(
     if collecting:
         gc.disable()
     try:
-        _walk_back(root, seed, retain_graph, deliver, wanted is None)
+        _walk_back(root, seed, retain_graph, deliver, targets is None)
     finally:
         if collecting:
             gc.enable()
     return collected
+
+
+def _own(g: Any, handed_out: set[int]) -> Any:
+    """``g`` as a gradient a leaf may keep: an array is copied unless it is a fresh one."""
+    if type(g) is np.ndarray:
+        if not g.flags.writeable or id(g) in handed_out:
+            g = g.copy()
+        handed_out.add(id(g))
+    return g
 
 
 def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
@@ -378,18 +497,24 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
     _count_consumers(root)
     root._g = seed
     ready = [root]
+    push, pop = ready.append, ready.pop
     while ready:
-        node = ready.pop()
+        node = pop()
         g = node._g
         node._g = None
         rule = node._rule
         p0 = node._p0
         p1 = node._p1
-        x0 = node._x0
-        if type(rule) is Elementwise:
+        if rule is _ON_FLOATS:  # the local derivatives are known: multiply
+            if p0 is not None:
+                g0 = g * node._d0
+            if p1 is not None:
+                g1 = g * node._d1
+        elif type(rule) is Elementwise:
             # g times the local derivative of each argument (the hot path, inlined)
             partials = rule.partials
             out = node.data
+            x0 = node._x0
             g0 = g1 = None
             if rule.arity == 1:
                 ops = MATH if type(g) is float and type(x0) is float else backend_for((x0, g))
@@ -414,7 +539,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
                     if type(g1) is not float:
                         g1 = _fit(g1, x1)
         else:
-            g0, g1 = _structural_grads(rule, g, x0, node._x1, node.data, node._params,
+            g0, g1 = _structural_grads(rule, g, node._x0, node._x1, node.data, node._params,
                                        p0 is not None, p1 is not None)
         # The same hand-off for each of the two parents, written out twice on purpose: a
         # helper call per edge costs about a tenth of backward on scalar graphs.
@@ -428,7 +553,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
                 p0._g = g0 if p0._g is None else p0._g + g0
                 p0._pending -= 1
                 if p0._pending == 0:
-                    ready.append(p0)
+                    push(p0)
         if p1 is not None:
             if p1._rule is None:  # a leaf; a float gradient into .grad needs no checks
                 if into_grad and type(g1) is float:
@@ -439,10 +564,12 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
                 p1._g = g1 if p1._g is None else p1._g + g1
                 p1._pending -= 1
                 if p1._pending == 0:
-                    ready.append(p1)
+                    push(p1)
         if not retain_graph:
             node._rule = _FREED
-            node._p0 = node._p1 = node._x0 = node._x1 = node._params = None
+            node._p0 = node._p1 = None
+            if rule is not _ON_FLOATS:  # let go of the arguments' values (arrays, maybe)
+                node._x0 = node._x1 = node._params = None
 
 
 def _fit(g: Any, x: Any) -> Any:
