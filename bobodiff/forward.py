@@ -7,7 +7,9 @@ the tangent by it: no graph is built, derivatives flow with the computation.
 Values and tangents may be Python floats (the fast path: ``math``, no NumPy) or NumPy
 arrays. A tangent may carry one extra *leading* axis of k directions
 (``tangent.ndim == value.ndim + 1``): one pass then yields k directional derivatives,
-e.g. a whole Jacobian.
+e.g. a whole Jacobian. Or it may be a :class:`Directions`: k tangents kept apart, any of
+them zero, so that a pass only works on the directions along which a value varies
+(:func:`variables` seeds several inputs that way).
 
 The report's names stay usable: ``AutoDiff`` is ``Dual``, ``.valeur`` / ``.derive`` are
 ``.value`` / ``.tangent``, and ``variable(x)`` / ``constant(x)`` seed 1 / 0.
@@ -15,6 +17,7 @@ The report's names stay usable: ``AutoDiff`` is ``Dual``, ``.valeur`` / ``.deriv
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,52 @@ from ._state import STATE
 from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, Elementwise, backend_for, shape_of
 
-__all__ = ["Dual", "AutoDiff", "variable", "constant"]
+__all__ = ["Dual", "AutoDiff", "Directions", "variable", "variables", "constant"]
+
+class Directions:
+    """k tangents carried side by side through one forward pass, any of them zero.
+
+    ``parts[j]`` is the tangent along direction j: ``None`` when the value does not vary
+    along it, else a float or an array that broadcasts to the value's shape (it may be
+    smaller: the seed ``1.0`` of an array input stands for a tangent of ones). A dense
+    batched tangent of shape ``(k, *shape)`` pays for all k directions at every operation;
+    ``Directions`` pays only for the parts present. Seeding inputs ``x1, x2, x3`` along
+    directions 0, 1, 2 (:func:`variables`) makes ``x1 * x3`` cost no tangent arithmetic at
+    all: its parts are ``x3`` and ``x1`` themselves.
+
+    Parts may share memory with values (``d(x1 * x3)/dx1`` *is* ``x3``): copy a part before
+    writing into it.
+    """
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: Any) -> None:
+        parts = tuple(parts)
+        if not parts:
+            raise ValueError("Directions needs at least one direction (got no parts)")
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __repr__(self) -> str:
+        return f"Directions({self.parts!r})"
+
+    def part(self, j: int, shape: tuple[int, ...] = (), dtype: Any = np.float64) -> np.ndarray:
+        """Direction ``j``'s tangent as an array of ``shape`` (zeros when absent)."""
+        p = self.parts[j]
+        if p is None:
+            return np.zeros(shape, dtype=dtype)
+        return np.broadcast_to(np.asarray(p, dtype=dtype), shape)
+
+    def dense(self, shape: tuple[int, ...] = (), dtype: Any = np.float64) -> np.ndarray:
+        """All directions as one array of shape ``(k, *shape)``."""
+        out = np.zeros((len(self.parts),) + tuple(shape), dtype=dtype)
+        for j, p in enumerate(self.parts):
+            if p is not None:
+                out[j] = p
+        return out
+
 
 def _ndim(x: Any) -> int:
     t = type(x)
@@ -228,6 +276,8 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
     for i, t in enumerate(tangents):
         if t is None:
             continue
+        if type(t) is Directions:
+            return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
         d = rule.partials[i](ops, *values, out)
         if type(t) is not float and _is_batched(t, values[i]):
             if out_ndim < 0:
@@ -252,6 +302,9 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
 
 def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: dict) -> Any:
     """Apply a structural rule's jvp; tangents that are a plain zero count as absent."""
+    for t in tangents:
+        if type(t) is Directions:
+            return _sparse_structural_jvp(rule, values, tangents, out, params)
     ts = [
         None if (t is None or (type(t) is float and t == 0.0 and shape_of(v) != ())) else t
         for t, v in zip(tangents, values)
@@ -265,6 +318,110 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
     # (k, 1, 1) direction block); structural rules need them at full shape.
     ts = [None if t is None else _full_shape(ops, t, v, batched) for t, v in zip(ts, values)]
     return rule.jvp(ops, ts, tuple(values), out, params, batched)
+
+
+def _directions_count(tangents: list) -> int:
+    """k of the Directions among ``tangents``; other tangents must be plain zeros."""
+    k = -1
+    for t in tangents:
+        if t is None:
+            continue
+        if type(t) is Directions:
+            if k >= 0 and len(t.parts) != k:
+                raise ValueError(f"operands carry {k} and {len(t.parts)} Directions; one pass "
+                                 "needs the same number of directions everywhere")
+            k = len(t.parts)
+        elif not (type(t) in _NUMBER and t == 0):
+            raise TypeError(f"an operand's tangent is Directions and another's is a "
+                            f"{type(t).__name__}: seed every input of the pass with Directions "
+                            "(see bobodiff.variables) or with plain tangents, not both")
+    return k
+
+
+def _scaled(d: Any, p: Any) -> Any:
+    """``d * p`` for a local derivative ``d`` and a tangent part ``p``, skipping the product
+    when either is a unit."""
+    if d is ONE:
+        return p
+    if d is MINUS_ONE:
+        return -p
+    if type(p) is float:
+        if p == 1.0:
+            return d
+        if p == -1.0:
+            return -d
+    return d * p
+
+
+def _sparse_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list,
+                            out: Any) -> Directions:
+    """The elementwise jvp part by part; a local derivative is computed only when an
+    argument has some direction present. Arrays made here (products, and a local
+    derivative no one else holds) are reused in place for the products and sums that
+    follow, which saves an allocation per reuse on large arrays."""
+    parts: list[Any] = [None] * _directions_count(tangents)
+    mine: set[int] = set()  # ids of the arrays in ``parts`` that this call made
+    for i, t in enumerate(tangents):
+        if type(t) is not Directions:
+            continue
+        present = [j for j, p in enumerate(t.parts) if p is not None]
+        if not present:
+            continue
+        d = rule.partials[i](ops, *values, out)
+        # a fresh local derivative (not an argument, not ``out``) used for one direction
+        # only: multiply into it (2 = the name ``d`` + getrefcount's own argument)
+        private = len(present) == 1 and type(d) is np.ndarray and sys.getrefcount(d) == 2
+        for j in present:
+            p = t.parts[j]
+            if private and _fits(d, p):
+                term = np.multiply(d, p, out=d) if not _is_unit(p) else _scaled(d, p)
+                fresh = True
+            else:
+                term = _scaled(d, p)
+                fresh = term is not d and term is not p and type(term) is np.ndarray
+            acc = parts[j]
+            if acc is None:
+                parts[j] = term
+                if fresh:
+                    mine.add(id(term))
+            elif id(acc) in mine and _fits(acc, term):
+                np.add(acc, term, out=acc)
+            elif fresh and _fits(term, acc):
+                parts[j] = np.add(term, acc, out=term)
+                mine.add(id(term))
+            else:
+                parts[j] = acc + term
+                mine.add(id(parts[j]))
+    return Directions(parts)
+
+
+def _is_unit(p: Any) -> bool:
+    return type(p) is float and (p == 1.0 or p == -1.0)
+
+
+def _fits(buffer: np.ndarray, other: Any) -> bool:
+    """True when ``buffer op other`` can be written into ``buffer`` (same shape and dtype)."""
+    if type(buffer) is not np.ndarray:
+        return False
+    k = type(other)
+    if k is float or k is int:
+        return buffer.dtype.kind == "f"
+    return k is np.ndarray and other.dtype == buffer.dtype and (
+        other.shape == buffer.shape or np.broadcast_shapes(other.shape, buffer.shape)
+        == buffer.shape)
+
+
+def _sparse_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
+                           params: dict) -> Directions:
+    """A structural rule's jvp applied direction by direction (each part is unbatched)."""
+    parts = []
+    for j in range(_directions_count(tangents)):
+        ts = [t.parts[j] if type(t) is Directions else None for t in tangents]
+        if all(t is None for t in ts):
+            parts.append(None)
+            continue
+        parts.append(_structural_jvp(rule, values, ts, out, params))
+    return Directions(parts)
 
 
 def _full_shape(ops: Any, t: Any, value: Any, batched: bool) -> Any:
@@ -282,6 +439,29 @@ def variable(x: Any) -> Dual:
         basis = np.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
         return Dual(x, basis)
     return Dual(float(x), 1.0)
+
+
+def variables(*xs: Any) -> tuple[Dual, ...]:
+    """Duals for several inputs, input i seeded along direction i of ``len(xs)``
+    (:class:`Directions`): one pass gives the derivative along each input, and the work per
+    operation follows the inputs it depends on, not ``len(xs)``.
+
+    ``x1, x2, x3 = variables(a, b, c)``; ``f(x1, x2, x3).tangent.parts`` are then
+    ``(df/da, df/db, df/dc)`` (each ``None`` when f does not depend on that input).
+    """
+    if not xs:
+        raise ValueError("variables() needs at least one input")
+    k = len(xs)
+    duals = []
+    for i, x in enumerate(xs):
+        if isinstance(x, np.ndarray):
+            x = x if x.dtype.kind == "f" else x.astype(np.float64)
+        elif type(x) is int:
+            x = float(x)
+        parts = [None] * k
+        parts[i] = 1.0
+        duals.append(Dual(x, Directions(parts)))
+    return tuple(duals)
 
 
 def constant(x: Any) -> Dual:

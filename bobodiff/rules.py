@@ -338,6 +338,17 @@ class Structural:
     arity: int = 1
 
 
+def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
+    """d(x**y)/dx = y * x**(y - 1); for the exponents 1 and 2 (plain numbers, the common
+    case ``x**2``) without the power."""
+    if type(y) is int or type(y) is float:
+        if y == 1:
+            return ONE
+        if y == 2:
+            return o.mul(y, x)
+    return o.mul(y, o.pow(x, o.sub(y, 1.0)))
+
+
 # --------------------------------------------------------------------------------------
 # Elementwise rules: one line of calculus each.
 # --------------------------------------------------------------------------------------
@@ -354,7 +365,7 @@ _ELEMENTWISE = [
     Elementwise(
         "pow",
         (
-            lambda o, x, y, out: o.mul(y, o.pow(x, o.sub(y, 1.0))),
+            lambda o, x, y, out: _pow_base_partial(o, x, y),
             lambda o, x, y, out: o.mul(out, o.log(x)),
         ),
         domain="positive",

@@ -208,3 +208,64 @@ def test_variable_on_an_array_seeds_the_identity_basis():
     c = bd.constant(x)
     assert_close(c.tangent, np.zeros(3), rtol=0, atol=0)
     assert bd.constant(2.0).tangent == 0.0 and bd.variable(2.0).tangent == 1.0
+
+
+# -- Directions: several inputs seeded apart, one forward pass --------------------------
+
+def _e1(x1, x2, x3, lib=bd):
+    return (x1 * lib.sin(x2) + lib.log((x3**2 + 1) ** 2) + lib.exp(x1 * x3)) * lib.cos(x2)
+
+
+def _e1_partials(x1, x2, x3):
+    """E1's partials derived by hand (the report's eq. 1)."""
+    s2, c2 = np.sin(x2), np.cos(x2)
+    e13 = np.exp(x1 * x3)
+    q = x3 * x3 + 1.0
+    inner = x1 * s2 + 2.0 * np.log(q) + e13
+    return [(s2 + x3 * e13) * c2, x1 * c2 * c2 - inner * s2, (4.0 * x3 / q + x1 * e13) * c2]
+
+
+@pytest.mark.parametrize("kind", ["float", "array"])
+def test_variables_give_every_partial_in_one_pass(kind):
+    rng = np.random.default_rng(3)
+    xs = [rng.uniform(-1, 1, 1000) for _ in range(3)]
+    if kind == "float":
+        xs = [float(x[0]) for x in xs]
+    keep = [np.array(x, copy=True) for x in xs]
+    f = _e1(*bd.variables(*xs))
+    assert_close(f.value, _e1(*xs, lib=np), rtol=1e-13, atol=0)
+    shape = np.shape(xs[0])
+    for j, expected in enumerate(_e1_partials(*xs)):
+        assert_close(f.tangent.part(j, shape), expected, rtol=1e-12, atol=1e-14)
+    dense = f.tangent.dense(shape)
+    assert dense.shape == (3,) + shape
+    for x, k in zip(xs, keep):
+        assert np.array_equal(x, k)
+
+
+def test_directions_skip_inputs_a_value_does_not_depend_on():
+    x, y, z = bd.variables(2.0, 3.0, 5.0)
+    out = x * y
+    assert out.tangent.parts == (3.0, 2.0, None)
+    assert out.tangent.part(2).item() == 0.0
+
+
+def test_directions_refuse_mixed_or_mismatched_seeds():
+    x, y = bd.variables(np.ones(3), np.ones(3))
+    with pytest.raises(TypeError, match="Directions"):
+        x * bd.Dual(np.ones(3), np.ones(3))
+    (a,) = bd.variables(np.ones(3))
+    with pytest.raises(ValueError, match="2 and 1 Directions"):
+        x + a
+    with pytest.raises(ValueError, match="at least one"):
+        bd.Directions(())
+
+
+def test_directions_through_structural_ops():
+    a = np.arange(6.0).reshape(2, 3)
+    x, w = bd.variables(a, np.array([1.0, -2.0, 0.5]))
+    out = bd.sum((x @ w) ** 2)
+    y = a @ np.array([1.0, -2.0, 0.5])
+    # d/dt sum((A + t)(w) ** 2) = sum(2 y * sum(w)); d/dt along w + t: sum(2 y * rowsum(A))
+    assert_close(out.tangent.part(0), np.sum(2 * y * np.sum([1.0, -2.0, 0.5])), rtol=1e-12)
+    assert_close(out.tangent.part(1), np.sum(2 * y * a.sum(axis=1)), rtol=1e-12)

@@ -442,3 +442,29 @@ def test_jit_of_value_and_grad_agrees_with_the_interpreted_engine(case):
         for i, (g, h) in enumerate(zip(grads, expected)):
             assert np.shape(g) == np.shape(h)
             assert_close(g, h, rtol=1e-12, atol=1e-12 * scale(h), what=f"jit d/dx{i} of {e}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(expressions())
+def test_directions_agree_with_the_jacobian(case):
+    """bd.variables seeds input i along direction i (a tangent of ones): part i of the
+    output's Directions is the Jacobian (reverse mode) summed over input i's axes."""
+    e, inputs, w = case
+    args = [plain(v) for v in inputs]
+    before = [np.array(a, copy=True) for a in args]
+    out = eval_bd(e, list(bd.variables(*args)))
+    nums = tuple(range(len(args)))
+    jr = bd.jacrev(lambda *a: eval_bd(e, list(a)), argnums=nums)(*args)
+    shape = np.shape(e.value)
+    if type(out) is not bd.Dual:  # the output does not depend on any input
+        assert all(np.all(np.asarray(j) == 0) for j in jr)
+        return
+    assert len(out.tangent) == len(args)
+    for i, j in enumerate(jr):
+        expected = np.asarray(j).reshape(shape + (-1,)).sum(axis=-1)
+        got = out.tangent.part(i, shape)
+        assert_close(got, expected, rtol=1e-9, atol=1e-12 * scale(expected),
+                     what=f"direction {i} of {e}")
+    for a, b in zip(args, before):  # in-place accumulation never writes into an input
+        assert np.array_equal(a, b)
+    assert_close(np.broadcast_to(out.value, shape), e.value, rtol=1e-12, atol=1e-12)
