@@ -1,7 +1,7 @@
 """bobodiff: automatic differentiation in pure Python + NumPy.
 
 * Forward mode: :class:`Dual` (alias ``AutoDiff``), :func:`variable`, :func:`variables`,
-  :func:`constant`, :class:`Directions`.
+  :func:`constant`, :class:`Directions`, :class:`Basis`.
 * Reverse mode: :class:`Tensor`, ``.backward()``, :func:`no_grad`.
 * Functional API: :func:`grad`, :func:`value_and_grad`, :func:`jvp`, :func:`vjp`,
   :func:`jacfwd`, :func:`jacrev`, :func:`hessian`.
@@ -10,7 +10,7 @@
 """
 
 from . import nn, rules
-from .forward import AutoDiff, Directions, Dual, constant, variable, variables
+from .forward import AutoDiff, Basis, Directions, Dual, constant, variable, variables
 from .functional import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
 from .functions import (
     abs,
@@ -36,8 +36,9 @@ from .reverse import Tensor, enable_grad, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutoDiff", "Directions", "Dual", "Tensor", "abs", "constant", "cos", "enable_grad", "exp",
-    "grad", "hessian", "is_grad_enabled", "jacfwd", "jit", "jacrev", "jvp", "log", "matmul",
-    "maximum", "mean", "nn", "no_grad", "relu", "reshape", "rules", "sigmoid", "sin", "sqrt",
-    "sum", "tan", "tanh", "transpose", "value_and_grad", "variable", "variables", "vjp",
+    "AutoDiff", "Basis", "Directions", "Dual", "Tensor", "abs", "constant", "cos",
+    "enable_grad", "exp", "grad", "hessian", "is_grad_enabled", "jacfwd", "jit", "jacrev",
+    "jvp", "log", "matmul", "maximum", "mean", "nn", "no_grad", "relu", "reshape", "rules",
+    "sigmoid", "sin", "sqrt", "sum", "tan", "tanh", "transpose", "value_and_grad", "variable",
+    "variables", "vjp",
 ]

@@ -26,7 +26,7 @@ from ._state import STATE
 from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, Elementwise, backend_for, shape_of
 
-__all__ = ["Dual", "AutoDiff", "Directions", "variable", "variables", "constant"]
+__all__ = ["Dual", "AutoDiff", "Basis", "Directions", "variable", "variables", "constant"]
 
 class Directions:
     """k tangents carried side by side through one forward pass, any of them zero.
@@ -71,6 +71,44 @@ class Directions:
             if p is not None:
                 out[j] = p
         return out
+
+
+class Basis:
+    """The identity basis of a vector of n values as a batched tangent: n directions,
+    direction j the unit vector e_j, i.e. the dense tangent ``np.eye(n)``, left unwritten.
+
+    It stays symbolic through ``W @ x`` (the tangent is then ``W.T`` itself: no product
+    with the identity, no n x n identity in memory) and through additions of constants;
+    any other operation writes it out as ``np.eye(n)`` first. :func:`bobodiff.jacfwd` seeds
+    vector inputs with it.
+    """
+
+    __slots__ = ("n", "dtype")
+
+    def __init__(self, n: int, dtype: Any = np.float64) -> None:
+        if n < 1:
+            raise ValueError(f"Basis needs n >= 1 directions (got n={n})")
+        self.n = int(n)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The shape of the dense tangent: (directions, n)."""
+        return (self.n, self.n)
+
+    def dense(self) -> np.ndarray:
+        """The basis written out: ``np.eye(n)``."""
+        return np.eye(self.n, dtype=self.dtype)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.dense() if dtype is None else self.dense().astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"Basis(n={self.n}, dtype={self.dtype.name})"
+
+
+def _dense_bases(tangents: list) -> list:
+    return [t.dense() if type(t) is Basis else t for t in tangents]
 
 
 def _ndim(x: Any) -> int:
@@ -278,6 +316,8 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
             continue
         if type(t) is Directions:
             return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
+        if type(t) is Basis:
+            return _basis_elementwise_jvp(rule, ops, values, tangents, out)
         d = rule.partials[i](ops, *values, out)
         if type(t) is not float and _is_batched(t, values[i]):
             if out_ndim < 0:
@@ -305,6 +345,8 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
     for t in tangents:
         if type(t) is Directions:
             return _sparse_structural_jvp(rule, values, tangents, out, params)
+        if type(t) is Basis:
+            return _basis_structural_jvp(rule, values, tangents, out, params)
     ts = [
         None if (t is None or (type(t) is float and t == 0.0 and shape_of(v) != ())) else t
         for t, v in zip(tangents, values)
@@ -318,6 +360,50 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
     # (k, 1, 1) direction block); structural rules need them at full shape.
     ts = [None if t is None else _full_shape(ops, t, v, batched) for t, v in zip(ts, values)]
     return rule.jvp(ops, ts, tuple(values), out, params, batched)
+
+
+def _basis_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list,
+                           out: Any) -> Any:
+    """A Basis passes through ``x + c`` / ``x - c`` (local derivative one, same shape);
+    anything else sees it written out."""
+    present = [i for i, t in enumerate(tangents) if t is not None]
+    if len(present) == 1:
+        i = present[0]
+        t = tangents[i]
+        if shape_of(out) == (t.n,) and rule.partials[i](ops, *values, out) is ONE:
+            return t
+    return _elementwise_jvp(rule, ops, values, _dense_bases(tangents), out)
+
+
+def _basis_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
+                          params: dict) -> Any:
+    """``W @ x`` with x carrying the Basis: direction j of the product is ``W @ e_j``, the
+    column j of W, so the batched tangent (directions first) is ``W.T``; ``x @ W`` gives the
+    rows of W, i.e. W itself. Other structural rules see the Basis written out."""
+    if rule.name == "matmul":
+        (a, b), (ta, tb) = values, tangents
+        if type(tb) is Basis and _absent(ta) and len(shape_of(b)) == 1:
+            if len(shape_of(a)) == 2:
+                return _read_only(backend_for((a,)).transpose(a, (1, 0)))
+            if len(shape_of(a)) == 1:
+                return _read_only(a)
+        if type(ta) is Basis and _absent(tb) and len(shape_of(a)) == 1:
+            if len(shape_of(b)) in (1, 2):
+                return _read_only(b)
+    return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
+
+
+def _absent(t: Any) -> bool:
+    return t is None or (type(t) is float and t == 0.0)
+
+
+def _read_only(x: Any) -> Any:
+    """A read-only view of an operand used as a tangent, so that writing into a result
+    that is a view of the user's array fails instead of changing that array."""
+    if type(x) is np.ndarray:
+        x = x.view()
+        x.flags.writeable = False
+    return x
 
 
 def _directions_count(tangents: list) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._state import new_level
-from .forward import Dual
+from .forward import Basis, Dual
 from .reverse import Tensor, backprop
 from .rules import shape_of
 
@@ -197,6 +197,8 @@ def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]
         value, tangent = out.value, out.tangent
     else:
         value, tangent = out, 0.0
+    if type(tangent) is Basis:
+        tangent = tangent.dense()
     full = batch + shape_of(value)
     if shape_of(tangent) != full and not getattr(tangent, "_is_bobodiff_wrapper", False):
         dtype = _float_dtype(value)
@@ -236,6 +238,9 @@ def _jacfwd_one(f: Callable, args: tuple, i: int) -> Any:
         if in_shape == ():
             args[i] = Dual._make(x, 1.0, level)
             batch: tuple[int, ...] = ()
+        elif len(in_shape) == 1:  # the identity, left symbolic (see Basis)
+            args[i] = Dual._make(x, Basis(size, _float_dtype(x)), level)
+            batch = (size,)
         else:
             dtype = _float_dtype(x)
             basis = np.eye(size, dtype=dtype).reshape((size,) + in_shape)
@@ -255,7 +260,9 @@ def _to_jacobian(out: Any, level: int, batch: tuple[int, ...], in_shape: tuple) 
     nd = len(out_shape)
     # (size, *out) -> (*out, size) -> (*out, *in)
     moved = tangent.transpose(tuple(range(1, nd + 1)) + (0,))
-    return moved.reshape(out_shape + in_shape)
+    jac = moved.reshape(out_shape + in_shape)
+    # a read-only tangent is a view of an operand (W @ x gives W itself): hand out a copy
+    return jac if getattr(jac, "flags", None) is None or jac.flags.writeable else jac.copy()
 
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:

@@ -269,3 +269,43 @@ def test_directions_through_structural_ops():
     # d/dt sum((A + t)(w) ** 2) = sum(2 y * sum(w)); d/dt along w + t: sum(2 y * rowsum(A))
     assert_close(out.tangent.part(0), np.sum(2 * y * np.sum([1.0, -2.0, 0.5])), rtol=1e-12)
     assert_close(out.tangent.part(1), np.sum(2 * y * a.sum(axis=1)), rtol=1e-12)
+
+
+# -- Basis: the identity seed left symbolic ----------------------------------------------
+
+def test_basis_gives_the_network_input_gradient():
+    rng = np.random.default_rng(5)
+    n = 7
+    W1, b1, w2, x = rng.normal(size=(n, n)), rng.normal(size=n), rng.normal(size=n), \
+        rng.normal(size=n)
+    out = w2 @ bd.tanh(W1 @ bd.Dual(x, bd.Basis(n)) + b1) + 0.5
+    h = np.tanh(W1 @ x + b1)
+    assert_close(out.value, w2 @ h + 0.5, rtol=1e-13)
+    assert_close(out.tangent, W1.T @ (w2 * (1.0 - h * h)), rtol=1e-12)  # by hand
+
+
+@pytest.mark.parametrize("form", ["W@x", "x@W", "a@x", "x@a", "x+c", "sin"])
+def test_basis_matches_the_dense_identity(form):
+    rng = np.random.default_rng(6)
+    n = 4
+    a, c, x = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    W = rng.normal(size=(3, n)) if form == "W@x" else rng.normal(size=(n, 3))
+    fns = {"W@x": lambda d: W @ d, "x@W": lambda d: d @ W, "a@x": lambda d: a @ d,
+           "x@a": lambda d: d @ a, "x+c": lambda d: d + c, "sin": lambda d: bd.sin(d) * c}
+    f = fns[form]
+    sym, dense = f(bd.Dual(x, bd.Basis(n))), f(bd.Dual(x, np.eye(n)))
+    assert_close(np.asarray(sym.tangent), dense.tangent, rtol=1e-14, atol=0)
+
+
+def test_basis_views_are_read_only_and_jacfwd_copies_them():
+    W = np.arange(6.0).reshape(2, 3)
+    d = W @ bd.Dual(np.ones(3), bd.Basis(3))
+    with pytest.raises(ValueError, match="read-only"):
+        d.tangent[0, 0] = 1.0
+    J = bd.jacfwd(lambda x: W @ x)(np.ones(3))
+    assert_close(J, W, rtol=0, atol=0)
+    J[0, 0] = 100.0  # the user's Jacobian is theirs to write
+    assert W[0, 0] == 0.0
+    assert_close(np.asarray(bd.Basis(3)), np.eye(3), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="n >= 1"):
+        bd.Basis(0)

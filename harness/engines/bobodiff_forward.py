@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from harness.engines import (
     Engine,
     Workload,
@@ -65,12 +63,12 @@ def _e3_builder(full_gradient: bool):
         import bobodiff as bd
 
         W1, b1, w2, b2, x, v = cast(problem, options["dtype"], (*PARAM_KEYS, "x", "v"))
-        tangent = np.eye(x.size, dtype=options["dtype"]) if full_gradient else v
+        tangent = bd.Basis(x.size, x.dtype) if full_gradient else v
 
         def run() -> list[Any]:
             y = e3_network_forward.network(W1, b1, w2, b2, bd.Dual(x, tangent), bd)
             return [y.value, y.tangent]
-        what = "identity tangent (n, n): all n directions in one pass" if full_gradient \
+        what = "identity tangent (bd.Basis): all n directions in one pass" if full_gradient \
             else "one direction, tangent shape (n,)"
         return Workload(run, description=what)
     return build
