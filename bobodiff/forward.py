@@ -24,9 +24,9 @@ import numpy as np
 
 from ._state import STATE
 from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
-from .rules import MATH, MINUS_ONE, ONE, Elementwise, backend_for, shape_of
+from .rules import MATH, MINUS_ONE, ONE, Elementwise, _np_matmul, backend_for, shape_of
 
-__all__ = ["Dual", "AutoDiff", "Basis", "Directions", "variable", "variables", "constant"]
+__all__ = ["Dual", "AutoDiff", "Basis", "Directions", "Scaled", "variable", "variables", "constant"]
 
 class Directions:
     """k tangents carried side by side through one forward pass, any of them zero.
@@ -107,8 +107,75 @@ class Basis:
         return f"Basis(n={self.n}, dtype={self.dtype.name})"
 
 
+class Scaled:
+    """A batched tangent ``base * scale`` (directions first, ``scale`` along the value's
+    axis) whose product is deferred.
+
+    An elementwise operation on a vector multiplies each direction's tangent by the same
+    local derivative, a diagonal matrix: over n directions that is an n x n product. Kept
+    apart, a following ``w @ h`` costs ``base @ (scale * w)`` (O(n) for the scaling instead
+    of O(n^2)), a further elementwise operation multiplies the O(n) scale only, and
+    anything else writes the product out once (:meth:`dense`). ``Dual.tangent`` never
+    shows it: it is written out there.
+    """
+
+    __slots__ = ("base", "scale", "_dense")
+
+    def __init__(self, base: Any, scale: Any) -> None:
+        self.base = base  # a Basis or a 2-D array (directions, n)
+        self.scale = scale  # an array of shape (n,) or a float
+        self._dense = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the dense tangent: (directions, n)."""
+        return self.base.shape
+
+    def dense(self) -> np.ndarray:
+        """``base * scale`` written out (once)."""
+        if self._dense is None:
+            base, scale = self.base, self.scale
+            if type(scale) is float and scale == 1.0:
+                self._dense = base.dense() if type(base) is Basis else base
+            elif type(base) is Basis:
+                eye = base.dense()
+                self._dense = np.diag(scale.astype(np.result_type(scale, eye), copy=False)) \
+                    if type(scale) is np.ndarray else eye * scale
+            else:
+                self._dense = base * scale
+        return self._dense
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.dense() if dtype is None else self.dense().astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"Scaled(base={self.base!r}, scale={self.scale!r})"
+
+
 def _dense_bases(tangents: list) -> list:
-    return [t.dense() if type(t) is Basis else t for t in tangents]
+    """Tangents with every Basis / Scaled written out."""
+    return [t.dense() if type(t) is Basis or type(t) is Scaled else t for t in tangents]
+
+
+def _scale_rows(m: Any, s: Any) -> Any:
+    """diag(s) @ m for m of shape (n,) or (n, p) (s: a float or a vector, maybe traced)."""
+    if type(s) is float or len(shape_of(m)) == 1:
+        return m * s
+    return m * s.reshape((-1, 1))
+
+
+def _times(t: Any, m: np.ndarray) -> Any:
+    """The batched tangent ``t`` (directions, n), symbolic or not, times ``m`` of shape (n,)
+    or (n, p): the scalings are applied to ``m``, the identity is skipped."""
+    while type(t) is Scaled:
+        m = _scale_rows(m, t.scale)
+        t = t.base
+    if type(t) is Basis:
+        r = _read_only(m)
+    else:
+        r = _np_matmul(t, m) if type(m) is np.ndarray and type(t) is np.ndarray else t @ m
+    # a vector result keeps the deferral going (a following tanh only scales it)
+    return Scaled(r, 1.0) if len(shape_of(r)) == 2 else r
 
 
 def _ndim(x: Any) -> int:
@@ -136,7 +203,7 @@ def _align(tangent: Any, value_ndim: int, out_ndim: int) -> Any:
 class Dual(Wrapper):
     """A value with its tangent: ``Dual(3.0, 1.0)`` is x = 3 seeded with dx = 1."""
 
-    __slots__ = ("value", "tangent", "_level")
+    __slots__ = ("value", "_tangent", "_level")
 
     def __init__(self, value: Any, tangent: Any = 0.0) -> None:
         if type(value) is int:
@@ -144,19 +211,36 @@ class Dual(Wrapper):
         if type(tangent) is int:
             tangent = float(tangent)
         self.value = value
-        self.tangent = tangent
+        self._tangent = tangent
         self._level = STATE.depth
 
     @classmethod
     def _make(cls, value: Any, tangent: Any, level: int) -> Dual:
         d = cls.__new__(cls)
         d.value = value
-        d.tangent = tangent
+        d._tangent = tangent
         d._level = level
         return d
 
     def _primal(self) -> Any:
         return self.value
+
+    @property
+    def tangent(self) -> Any:
+        """The tangent: a float, an array (with a leading axis of directions when batched)
+        or :class:`Directions`. A :class:`Basis` or a deferred scaling (see
+        :class:`Scaled`) is written out as an array here."""
+        t = self._tangent
+        if type(t) is Basis or type(t) is Scaled:
+            t = t.dense()
+            if type(t) is np.ndarray and not t.flags.writeable:  # a view of an operand
+                t = t.copy()
+            self._tangent = t
+        return t
+
+    @tangent.setter
+    def tangent(self, t: Any) -> None:
+        self._tangent = t
 
     # -- the engine ------------------------------------------------------------------
     @classmethod
@@ -166,7 +250,7 @@ class Dual(Wrapper):
         for a in args:
             if type(a) is Dual and a._level == level:
                 values.append(a.value)
-                tangents.append(a.tangent)
+                tangents.append(a._tangent)
             else:  # a constant at this level (plain value or an outer transformation's)
                 values.append(a)
                 tangents.append(None)
@@ -258,11 +342,11 @@ _MATH_OF = {name: getattr(MATH, name) for name in ("add", "sub", "mul", "div", "
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
     """``rule`` on two operands of one level: straight to ``math`` on floats."""
     if type(a) is Dual:
-        x0, t0 = a.value, a.tangent
+        x0, t0 = a.value, a._tangent
     else:
         x0, t0 = a, None
     if type(b) is Dual:
-        x1, t1 = b.value, b.tangent
+        x1, t1 = b.value, b._tangent
     else:
         x1, t1 = b, None
     if type(x0) in _NUMBER and type(x1) in _NUMBER:
@@ -291,7 +375,7 @@ def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
     x0 = x.value
     if type(x0) is float:
         out = math_fn(x0)
-        t = x.tangent
+        t = x._tangent
         if type(t) is float:  # all floats
             p = rule.partials[0](MATH, x0, out)
             return Dual._make(out, t if p is ONE else (-t if p is MINUS_ONE else p * t),
@@ -300,7 +384,7 @@ def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
     else:
         ops = backend_for((x0,))
         out = compute(rule, (x0,))
-    return Dual._make(out, _elementwise_jvp(rule, ops, [x0], [x.tangent], out), x._level)
+    return Dual._make(out, _elementwise_jvp(rule, ops, [x0], [x._tangent], out), x._level)
 
 
 AutoDiff = Dual
@@ -316,8 +400,8 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
             continue
         if type(t) is Directions:
             return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
-        if type(t) is Basis:
-            return _basis_elementwise_jvp(rule, ops, values, tangents, out)
+        if type(t) is Basis or type(t) is Scaled:
+            return _symbolic_elementwise_jvp(rule, ops, values, tangents, out)
         d = rule.partials[i](ops, *values, out)
         if type(t) is not float and _is_batched(t, values[i]):
             if out_ndim < 0:
@@ -345,8 +429,8 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
     for t in tangents:
         if type(t) is Directions:
             return _sparse_structural_jvp(rule, values, tangents, out, params)
-        if type(t) is Basis:
-            return _basis_structural_jvp(rule, values, tangents, out, params)
+        if type(t) is Basis or type(t) is Scaled:
+            return _symbolic_structural_jvp(rule, values, tangents, out, params)
     ts = [
         None if (t is None or (type(t) is float and t == 0.0 and shape_of(v) != ())) else t
         for t, v in zip(tangents, values)
@@ -362,35 +446,53 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
     return rule.jvp(ops, ts, tuple(values), out, params, batched)
 
 
-def _basis_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list,
-                           out: Any) -> Any:
-    """A Basis passes through ``x + c`` / ``x - c`` (local derivative one, same shape);
-    anything else sees it written out."""
+def _symbolic_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list,
+                              out: Any) -> Any:
+    """One vector operand with a Basis / Scaled tangent, a vector result: a local derivative
+    of one passes the tangent through, a vector (or float) of them scales it (deferred, see
+    :class:`Scaled`). Anything else sees the tangent written out."""
     present = [i for i, t in enumerate(tangents) if t is not None]
     if len(present) == 1:
         i = present[0]
         t = tangents[i]
-        if shape_of(out) == (t.n,) and rule.partials[i](ops, *values, out) is ONE:
-            return t
+        n = t.shape[-1]
+        if shape_of(out) == (n,) and shape_of(values[i]) == (n,):
+            d = rule.partials[i](ops, *values, out)
+            if d is ONE:
+                return t
+            if d is MINUS_ONE:
+                d = -1.0
+            if type(d) is float or shape_of(d) == (n,) and (
+                    type(d) is np.ndarray or getattr(d, "_is_bobodiff_wrapper", False)):
+                if type(t) is Scaled:
+                    return Scaled(t.base, t.scale * d)
+                return Scaled(t, d)
     return _elementwise_jvp(rule, ops, values, _dense_bases(tangents), out)
 
 
-def _basis_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
-                          params: dict) -> Any:
-    """``W @ x`` with x carrying the Basis: direction j of the product is ``W @ e_j``, the
-    column j of W, so the batched tangent (directions first) is ``W.T``; ``x @ W`` gives the
-    rows of W, i.e. W itself. Other structural rules see the Basis written out."""
+def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
+                             params: dict) -> Any:
+    """A vector with a Basis / Scaled tangent times a constant: direction j of ``W @ x``
+    is ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``, and that of
+    ``x @ W`` is ``t @ W``; the identity is skipped and scalings go onto W (:func:`_times`).
+    Other structural rules see the tangent written out."""
     if rule.name == "matmul":
         (a, b), (ta, tb) = values, tangents
-        if type(tb) is Basis and _absent(ta) and len(shape_of(b)) == 1:
-            if len(shape_of(a)) == 2:
+        if _symbolic(tb) and _absent(ta) and len(shape_of(b)) == 1:
+            if type(a) is np.ndarray and a.ndim in (1, 2):
+                return _times(tb, a.T)
+            if type(tb) is Basis and len(shape_of(a)) == 2:  # a traced or wrapped matrix
                 return _read_only(backend_for((a,)).transpose(a, (1, 0)))
-            if len(shape_of(a)) == 1:
-                return _read_only(a)
-        if type(ta) is Basis and _absent(tb) and len(shape_of(a)) == 1:
-            if len(shape_of(b)) in (1, 2):
+        if _symbolic(ta) and _absent(tb) and len(shape_of(a)) == 1:
+            if type(b) is np.ndarray and b.ndim in (1, 2):
+                return _times(ta, b)
+            if type(ta) is Basis and len(shape_of(b)) in (1, 2):
                 return _read_only(b)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
+
+
+def _symbolic(t: Any) -> bool:
+    return type(t) is Basis or type(t) is Scaled
 
 
 def _absent(t: Any) -> bool:
