@@ -24,7 +24,16 @@ import numpy as np
 
 from ._state import STATE
 from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
-from .rules import MATH, MINUS_ONE, ONE, Elementwise, _np_matmul, backend_for, shape_of
+from .rules import (
+    MATH,
+    MINUS_ONE,
+    NUMPY,
+    ONE,
+    Elementwise,
+    _np_matmul,
+    backend_for,
+    shape_of,
+)
 
 __all__ = ["Dual", "AutoDiff", "Basis", "Directions", "Scaled", "variable", "variables", "constant"]
 
@@ -180,7 +189,9 @@ def _times(t: Any, m: np.ndarray) -> Any:
 
 def _ndim(x: Any) -> int:
     t = type(x)
-    if t is float or t is int:
+    if t is np.ndarray:
+        return x.ndim
+    if t is float or t is int or t is np.float64:
         return 0
     return len(shape_of(x))
 
@@ -256,7 +267,10 @@ class Dual(Wrapper):
                 tangents.append(None)
         values_t = tuple(values)
         ops = backend_for(values_t)
-        out = compute(rule, values_t, params)
+        try:
+            out = getattr(ops, rule.name)(*values_t, **params)
+        except ValueError:
+            out = compute(rule, values_t, params)  # raises, naming the shapes
         if type(rule) is Elementwise:
             tangent = _elementwise_jvp(rule, ops, values, tangents, out)
         else:
@@ -332,7 +346,7 @@ class Dual(Wrapper):
 
 def _same_level(d: Dual, other: Any) -> bool:
     k = type(other)
-    return k is float or k is int or (k is Dual and other._level == d._level)
+    return k is float or k is int or k is np.ndarray or (k is Dual and other._level == d._level)
 
 
 _NUMBER = (float, int)
@@ -366,7 +380,10 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
         ops = MATH
     else:
         ops = backend_for((x0, x1))
-        out = compute(rule, (x0, x1))
+        try:
+            out = getattr(ops, rule.name)(x0, x1)
+        except ValueError:
+            out = compute(rule, (x0, x1))  # raises, naming the shapes
     return Dual._make(out, _elementwise_jvp(rule, ops, [x0, x1], [t0, t1], out), level)
 
 
@@ -383,7 +400,7 @@ def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
         ops = MATH
     else:
         ops = backend_for((x0,))
-        out = compute(rule, (x0,))
+        out = getattr(ops, rule.name)(x0)
     return Dual._make(out, _elementwise_jvp(rule, ops, [x0], [x._tangent], out), x._level)
 
 
@@ -403,7 +420,15 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
         if type(t) is Basis or type(t) is Scaled:
             return _symbolic_elementwise_jvp(rule, ops, values, tangents, out)
         d = rule.partials[i](ops, *values, out)
-        if type(t) is not float and _is_batched(t, values[i]):
+        tt = type(t)
+        if tt is np.ndarray:
+            v = values[i]
+            v_ndim = v.ndim if type(v) is np.ndarray else _ndim(v)
+            if t.ndim == v_ndim + 1:  # batched: align the directions axis
+                if out_ndim < 0:
+                    out_ndim = _ndim(out)
+                t = _align(t, v_ndim, out_ndim)
+        elif tt is not float and _is_batched(t, values[i]):
             if out_ndim < 0:
                 out_ndim = _ndim(out)
             t = _align(t, _ndim(values[i]), out_ndim)
@@ -411,6 +436,10 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
         total = term if total is None else total + term
     if total is None:
         return 0.0
+    if type(total) is np.ndarray and type(out) is np.ndarray:  # the common array case
+        s, target = total.shape, out.shape
+        if s == target or (len(s) == len(target) + 1 and s[1:] == target):
+            return total
     if type(total) is float:
         if type(out) is not float and shape_of(out) != ():
             total = np.full(shape_of(out), total, dtype=getattr(out, "dtype", np.float64))
@@ -426,6 +455,31 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
 
 def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: dict) -> Any:
     """Apply a structural rule's jvp; tangents that are a plain zero count as absent."""
+    # The common case first: arrays only, each tangent of its value's shape (or with one
+    # leading axis of directions, the same for all).
+    ts = []
+    batched = None
+    for t, v in zip(tangents, values):
+        if t is None:
+            ts.append(None)
+            continue
+        if type(t) is not np.ndarray or type(v) is not np.ndarray:
+            break
+        if t.shape == v.shape:
+            b = False
+        elif t.ndim == v.ndim + 1 and t.shape[1:] == v.shape:
+            b = True
+        else:
+            break
+        if batched is None:
+            batched = b
+        elif b is not batched:
+            break
+        ts.append(t)
+    else:
+        if batched is None:
+            return 0.0
+        return rule.jvp(NUMPY, ts, tuple(values), out, params, batched)
     for t in tangents:
         if type(t) is Directions:
             return _sparse_structural_jvp(rule, values, tangents, out, params)

@@ -153,7 +153,10 @@ def _np_scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
 def _np_matmul(a: Any, b: Any) -> Any:
     # np.dot goes to BLAS for every 1-D/2-D case; np.matmul does not for some of them (an
     # outer product (n, 1) @ (1, n) is 4x slower through matmul here).
-    if 0 < np.ndim(a) <= 2 and 0 < np.ndim(b) <= 2:
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        if 0 < a.ndim <= 2 and 0 < b.ndim <= 2:
+            return np.dot(a, b)
+    elif 0 < np.ndim(a) <= 2 and 0 < np.ndim(b) <= 2:
         return np.dot(a, b)
     return np.matmul(a, b)
 
