@@ -86,25 +86,27 @@ class Tensor(Wrapper):
     do not keep ``.grad``.
     """
 
-    # One node = one Tensor object: parents, what backward needs from each argument and
-    # the gradient being accumulated live in slots (every primitive has one or two
-    # arguments), so a node costs a single object for the garbage collector to look at.
-    # A node on floats fills _d0/_d1 (local derivatives), any other node _x0/_x1/_params
-    # (the arguments' values, for the rule); the slots a node does not use stay unset.
-    __slots__ = ("data", "grad", "requires_grad", "_level", "_rule", "_p0", "_p1", "_x0",
-                 "_x1", "_params", "_d0", "_d1", "_g", "_pending", "__weakref__")
+    # One node = one Tensor object: its parents, what backward needs from each argument
+    # and the count of its consumers live in slots (every primitive has one or two
+    # arguments), so a node is a single, small object. A leaf sets only the first five.
+    __slots__ = ("data", "grad", "requires_grad", "_level", "_rule", "_p0", "_p1", "_saved0",
+                 "_saved1", "_params", "_pending", "__weakref__")
+    # data:     the value (a float, an array, or a Tensor / Dual of an outer level)
+    # grad:     a leaf's accumulated gradient; during backward, a node's gradient so far
+    # _rule:    None for a leaf, _ON_FLOATS for a node on floats, else the primitive's rule
+    #           (_FREED once backward has released the node)
+    # _p0/_p1:  the arguments that need a gradient (None: a constant, or no second argument)
+    # _saved0/_saved1: what backward needs from each argument: on floats its local
+    #           derivative, else its value (the rule computes the derivative from it)
+    # _params:  the rule's parameters (axis, shape, ...), for nodes with a rule
+    # _pending: consumers not yet processed, during backward
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        self.data = _as_data(data)
+        self.data = data if type(data) is float else _as_data(data)
         self.grad: Any = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = True if requires_grad else False
         self._level = STATE.depth
-        self._rule: Any = None  # None: a leaf; _FREED: a node whose graph was released
-        self._p0 = self._p1 = None  # parents needing a gradient (None: a constant)
-        self._x0 = self._x1 = None  # the arguments' values, for the rule
-        self._params: Any = None
-        self._g: Any = None  # the gradient accumulated during backward
-        self._pending = 0  # consumers not yet processed during backward
+        self._rule: Any = None
 
     def _primal(self) -> Any:
         return self.data
@@ -182,17 +184,20 @@ class Tensor(Wrapper):
         return np.asarray(self.data)
 
     # -- operators -------------------------------------------------------------------
-    # +, - and * on floats (the scalar graphs' hot path) go straight to _float_node with
-    # their local derivatives: 1.0, -1.0 or the other operand. A Tensor operand must be of
-    # this Tensor's level; anything else takes the general route below the fast path.
+    # On floats (the scalar graphs' hot path) +, -, * and ** by a number go straight to
+    # _float_node with their local derivatives: 1.0, -1.0, the other operand, n * x**(n-1).
+    # A Tensor operand must be of this Tensor's level. Anything else (arrays, nested
+    # values, other levels) takes the general route at the end of each method.
     def __add__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                return _float_node(x + other, self._level, self, None, 1.0, None)
+                if self.requires_grad and STATE.grad_enabled:
+                    return _float_node(x + other, self._level, self, None, 1.0, None)
+                return _float_constant(x + other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
-                return _float_node(x + other.data, self._level, self, other, 1.0, 1.0)
+                return _float_binary(x + other.data, self, other, 1.0, 1.0)
         if _same_level(self, other):
             return _binary(_ADD, self, other, self._level)
         return apply(_ADD, (self, other))
@@ -200,8 +205,10 @@ class Tensor(Wrapper):
     def __radd__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
-            # other + self: Python's sum() starts from the int 0
-            return _float_node(other + x, self._level, self, None, 1.0, None)
+            # other + self; Python's sum() starts from the int 0
+            if self.requires_grad and STATE.grad_enabled:
+                return _float_node(other + x, self._level, self, None, 1.0, None)
+            return _float_constant(other + x, self._level)
         if _same_level(self, other):
             return _binary(_ADD, other, self, self._level)
         return apply(_ADD, (other, self))
@@ -211,9 +218,11 @@ class Tensor(Wrapper):
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                return _float_node(x - other, self._level, self, None, 1.0, None)
+                if self.requires_grad and STATE.grad_enabled:
+                    return _float_node(x - other, self._level, self, None, 1.0, None)
+                return _float_constant(x - other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
-                return _float_node(x - other.data, self._level, self, other, 1.0, -1.0)
+                return _float_binary(x - other.data, self, other, 1.0, -1.0)
         if _same_level(self, other):
             return _binary(_SUB, self, other, self._level)
         return apply(_SUB, (self, other))
@@ -221,7 +230,9 @@ class Tensor(Wrapper):
     def __rsub__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
-            return _float_node(other - x, self._level, self, None, -1.0, None)
+            if self.requires_grad and STATE.grad_enabled:
+                return _float_node(other - x, self._level, self, None, -1.0, None)
+            return _float_constant(other - x, self._level)
         if _same_level(self, other):
             return _binary(_SUB, other, self, self._level)
         return apply(_SUB, (other, self))
@@ -231,10 +242,12 @@ class Tensor(Wrapper):
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                return _float_node(x * other, self._level, self, None, other, None)
+                if self.requires_grad and STATE.grad_enabled:
+                    return _float_node(x * other, self._level, self, None, other, None)
+                return _float_constant(x * other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
                 y = other.data
-                return _float_node(x * y, self._level, self, other, y, x)
+                return _float_binary(x * y, self, other, y, x)
         if _same_level(self, other):
             return _binary(_MUL, self, other, self._level)
         return apply(_MUL, (self, other))
@@ -242,7 +255,9 @@ class Tensor(Wrapper):
     def __rmul__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
-            return _float_node(other * x, self._level, self, None, other, None)
+            if self.requires_grad and STATE.grad_enabled:
+                return _float_node(other * x, self._level, self, None, other, None)
+            return _float_constant(other * x, self._level)
         if _same_level(self, other):
             return _binary(_MUL, other, self, self._level)
         return apply(_MUL, (other, self))
@@ -250,7 +265,9 @@ class Tensor(Wrapper):
     def __neg__(self) -> Tensor:
         x = self.data
         if type(x) is float:
-            return _float_node(-x, self._level, self, None, -1.0, None)
+            if self.requires_grad and STATE.grad_enabled:
+                return _float_node(-x, self._level, self, None, -1.0, None)
+            return _float_constant(-x, self._level)
         return apply(_NEG, (self,))
 
     def __truediv__(self, other: Any) -> Tensor:
@@ -264,6 +281,19 @@ class Tensor(Wrapper):
         return apply(_DIV, (other, self))
 
     def __pow__(self, other: Any) -> Tensor:
+        x = self.data
+        if type(x) is float and type(other) is int:
+            # x ** n (x**2 is common). A float to an integer power is never complex; it
+            # fails only on overflow or 0.0 ** -n, which the general route answers as
+            # NumPy does (inf and a warning).
+            try:
+                out = x**other
+                if self.requires_grad and STATE.grad_enabled:
+                    return _float_node(out, self._level, self, None, other * x ** (other - 1),
+                                       None)
+                return _float_constant(out, self._level)
+            except (OverflowError, ZeroDivisionError):
+                pass
         if _same_level(self, other):
             return _binary(_POW, self, other, self._level)
         return apply(_POW, (self, other))
@@ -308,6 +338,8 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
     if type(x0) in _NUMBER and type(x1) in _NUMBER:
         out = _MATH_OF[rule.name](x0, x1)
         if type(out) is float:  # a node on floats: ask the rule for its derivatives now
+            if p0 is None and p1 is None:
+                return _float_constant(out, level)
             partials = rule.partials
             d0 = _local(partials[0](MATH, x0, x1, out)) if p0 is not None else None
             d1 = _local(partials[1](MATH, x0, x1, out)) if p1 is not None else None
@@ -322,10 +354,11 @@ def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
     x0 = x.data
     if type(x0) is float:
         out = math_fn(x0)
-        if STATE.grad_enabled and x.requires_grad:
-            return _float_node(out, x._level, x, None, _local(rule.partials[0](MATH, x0, out)),
+        if x.requires_grad and STATE.grad_enabled:
+            d = rule.partials[0](MATH, x0, out)
+            return _float_node(out, x._level, x, None, d if type(d) is float else _local(d),
                                None)
-        return _float_node(out, x._level, None, None, None, None)
+        return _float_constant(out, x._level)
     out = compute(rule, (x0,), _NO_PARAMS)
     p0 = x if STATE.grad_enabled and x.requires_grad else None
     return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
@@ -350,33 +383,42 @@ def _ones_like(x: Any) -> Any:
 _new_tensor = Tensor.__new__
 
 
-def _float_node(out: float, level: int, a: Tensor | None, b: Tensor | None, d0: Any,
+def _float_node(out: float, level: int, p0: Tensor | None, p1: Tensor | None, d0: Any,
                 d1: Any) -> Tensor:
-    """A new Tensor holding the float ``out``, computed from ``a`` and ``b`` (Tensors of
-    ``level`` or None for a constant) whose local derivatives are ``d0`` and ``d1``.
-
-    It records them if gradients are enabled and ``a`` or ``b`` requires one."""
+    """A node holding the float ``out``, made from the arguments ``p0`` and ``p1`` (None:
+    a constant) whose local derivatives are the numbers ``d0`` and ``d1``."""
     t = _new_tensor(Tensor)
     t.data = out
     t.grad = None
+    t.requires_grad = True
     t._level = level
+    t._rule = _ON_FLOATS
+    t._p0 = p0
+    t._p1 = p1
+    t._saved0 = d0
+    t._saved1 = d1
+    t._pending = 0
+    return t
+
+
+def _float_binary(out: float, a: Tensor, b: Tensor, d0: Any, d1: Any) -> Tensor:
+    """``out`` made from two float Tensors of one level: a node if one needs a gradient."""
     if STATE.grad_enabled:
-        if a is not None and not a.requires_grad:
-            a = None
-        if b is not None and not b.requires_grad:
-            b = None
-        if a is not None or b is not None:
-            t.requires_grad = True
-            t._rule = _ON_FLOATS
-            t._p0 = a
-            t._p1 = b
-            t._d0 = d0
-            t._d1 = d1
-            t._g = None
-            t._pending = 0
-            return t
+        r0 = a.requires_grad
+        r1 = b.requires_grad
+        if r0 or r1:
+            return _float_node(out, a._level, a if r0 else None, b if r1 else None, d0, d1)
+    return _float_constant(out, a._level)
+
+
+def _float_constant(out: float, level: int) -> Tensor:
+    """A Tensor holding ``out`` that records nothing (no argument needs a gradient)."""
+    t = _new_tensor(Tensor)
+    t.data = out
+    t.grad = None
     t.requires_grad = False
-    t._rule = t._p0 = t._p1 = None
+    t._level = level
+    t._rule = None
     return t
 
 
@@ -387,19 +429,18 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
     t.data = out
     t.grad = None
     t._level = level
-    t._g = None
-    t._pending = 0
     if p0 is None and p1 is None:
         t.requires_grad = False
-        t._rule = t._p0 = t._p1 = t._x0 = t._x1 = t._params = None
+        t._rule = None
     else:
         t.requires_grad = True
         t._rule = rule
         t._p0 = p0
         t._p1 = p1
-        t._x0 = x0
-        t._x1 = x1
+        t._saved0 = x0
+        t._saved1 = x1
         t._params = params
+        t._pending = 0
     return t
 
 
@@ -410,7 +451,7 @@ _SECOND_BACKWARD = (
 
 
 def _count_consumers(root: Tensor) -> None:
-    """Set each non-leaf node's ``_pending`` to its number of consumers in root's graph."""
+    """Set each node's ``_pending`` to its number of consumers in root's graph."""
     stack = [root]
     push, pop = stack.append, stack.pop
     while stack:
@@ -445,23 +486,9 @@ def backprop(
     sends its complete gradient to its parents exactly once: no recursion, no sorting.
     """
     collected: dict[int, Any] = {}
-    # A gradient handed to a leaf must be its own writable array: not a read-only broadcast
-    # view (sum's vjp), nor the same array given to another leaf (add's).
-    handed_out: set[int] = set()
-    if targets is None:
-        def deliver(leaf: Tensor, g: Any) -> None:
-            if leaf.requires_grad:
-                leaf.grad = _own(g, handed_out) if leaf.grad is None else leaf.grad + g
-    else:
-        wanted = {id(t) for t in targets}
-
-        def deliver(leaf: Tensor, g: Any) -> None:
-            k = id(leaf)
-            if k in wanted:
-                collected[k] = _own(g, handed_out) if k not in collected else collected[k] + g
-
+    wanted = None if targets is None else {id(t) for t in targets}
     if root._rule is None:  # backward on a leaf
-        deliver(root, seed)
+        _deliver(root, seed, wanted, collected, set())
         return collected
     if root._rule is _FREED:
         raise RuntimeError(_SECOND_BACKWARD)
@@ -472,49 +499,71 @@ def backprop(
     if collecting:
         gc.disable()
     try:
-        _walk_back(root, seed, retain_graph, deliver, targets is None)
+        _walk_back(root, seed, retain_graph, wanted, collected)
     finally:
         if collecting:
             gc.enable()
     return collected
 
 
-def _own(g: Any, handed_out: set[int]) -> Any:
-    """``g`` as a gradient a leaf may keep: an array is copied unless it is a fresh one."""
-    if type(g) is np.ndarray:
+def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int, Any],
+             handed_out: set[int]) -> None:
+    """Hand the gradient ``g`` to a leaf: into its ``.grad`` (``wanted`` is None), or into
+    ``collected`` if the leaf is one of the ``wanted`` ones.
+
+    A gradient a leaf keeps must be its own writable array: not a read-only broadcast view
+    (sum's vjp), nor the same array handed to another leaf (add's)."""
+    if wanted is None:
+        if not leaf.requires_grad:
+            return
+        old = leaf.grad
+    else:
+        k = id(leaf)
+        if k not in wanted:
+            return
+        old = collected.get(k)
+    if old is not None:
+        g = old + g
+    elif type(g) is np.ndarray:
         if not g.flags.writeable or id(g) in handed_out:
             g = g.copy()
         handed_out.add(id(g))
-    return g
+    if wanted is None:
+        leaf.grad = g
+    else:
+        collected[k] = g
 
 
-def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
-               into_grad: bool) -> None:
+def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | None,
+               collected: dict[int, Any]) -> None:
     """Send ``seed`` from ``root`` to every node, each once all its consumers are done.
 
-    ``deliver(leaf, g)`` hands a gradient to a leaf; ``into_grad`` says it accumulates into
-    ``.grad`` (the fast path for floats)."""
+    A node's gradient accumulates in its ``.grad`` until the node is processed; leaves get
+    theirs through :func:`_deliver` (``wanted``, ``collected``), or directly into ``.grad``
+    when it is a float (the common case, checked inline)."""
     _count_consumers(root)
-    root._g = seed
+    into_grad = wanted is None
+    handed_out: set[int] = set()
+    root.grad = seed
     ready = [root]
     push, pop = ready.append, ready.pop
     while ready:
         node = pop()
-        g = node._g
-        node._g = None
+        g = node.grad
+        node.grad = None  # an intermediate keeps no gradient
         rule = node._rule
         p0 = node._p0
         p1 = node._p1
         if rule is _ON_FLOATS:  # the local derivatives are known: multiply
             if p0 is not None:
-                g0 = g * node._d0
+                g0 = g * node._saved0
             if p1 is not None:
-                g1 = g * node._d1
+                g1 = g * node._saved1
         elif type(rule) is Elementwise:
             # g times the local derivative of each argument (the hot path, inlined)
             partials = rule.partials
             out = node.data
-            x0 = node._x0
+            x0 = node._saved0
             g0 = g1 = None
             if rule.arity == 1:
                 ops = MATH if type(g) is float and type(x0) is float else backend_for((x0, g))
@@ -523,7 +572,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
                 if type(g0) is not float:
                     g0 = _fit(g0, x0)
             else:
-                x1 = node._x1
+                x1 = node._saved1
                 if type(g) is float and type(x0) in _NUMBER and type(x1) in _NUMBER:
                     ops = MATH
                 else:
@@ -539,37 +588,37 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, deliver: Any,
                     if type(g1) is not float:
                         g1 = _fit(g1, x1)
         else:
-            g0, g1 = _structural_grads(rule, g, node._x0, node._x1, node.data, node._params,
-                                       p0 is not None, p1 is not None)
+            g0, g1 = _structural_grads(rule, g, node._saved0, node._saved1, node.data,
+                                       node._params, p0 is not None, p1 is not None)
         # The same hand-off for each of the two parents, written out twice on purpose: a
         # helper call per edge costs about a tenth of backward on scalar graphs.
         if p0 is not None:
-            if p0._rule is None:  # a leaf; a float gradient into .grad needs no checks
-                if into_grad and type(g0) is float:
+            if p0._rule is None:  # a leaf
+                if into_grad and type(g0) is float:  # the common case, with no checks
                     p0.grad = g0 if p0.grad is None else p0.grad + g0
                 else:
-                    deliver(p0, g0)
+                    _deliver(p0, g0, wanted, collected, handed_out)
             else:
-                p0._g = g0 if p0._g is None else p0._g + g0
+                p0.grad = g0 if p0.grad is None else p0.grad + g0
                 p0._pending -= 1
                 if p0._pending == 0:
                     push(p0)
         if p1 is not None:
-            if p1._rule is None:  # a leaf; a float gradient into .grad needs no checks
+            if p1._rule is None:
                 if into_grad and type(g1) is float:
                     p1.grad = g1 if p1.grad is None else p1.grad + g1
                 else:
-                    deliver(p1, g1)
+                    _deliver(p1, g1, wanted, collected, handed_out)
             else:
-                p1._g = g1 if p1._g is None else p1._g + g1
+                p1.grad = g1 if p1.grad is None else p1.grad + g1
                 p1._pending -= 1
                 if p1._pending == 0:
                     push(p1)
-        if not retain_graph:
+        if not retain_graph:  # release the graph as we go
             node._rule = _FREED
             node._p0 = node._p1 = None
-            if rule is not _ON_FLOATS:  # let go of the arguments' values (arrays, maybe)
-                node._x0 = node._x1 = node._params = None
+            if rule is not _ON_FLOATS:  # the arguments' values may be large arrays
+                node._saved0 = node._saved1 = node._params = None
 
 
 def _fit(g: Any, x: Any) -> Any:
