@@ -76,15 +76,26 @@ def _output_of_level(out: Any, level: int) -> bool:
     return type(out) is Tensor and out._level == level
 
 
-def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable:
     """``f`` -> a function returning ``(f(*args), gradient of f w.r.t. args[argnums])``.
 
-    ``f`` must return a scalar.
+    ``f`` must return a scalar. With ``has_aux=True`` (as in JAX), ``f`` returns a pair
+    ``(scalar, aux)``: the gradient is the scalar's, and the result is
+    ``((scalar, aux), gradient)`` with aux's values, not differentiated (a per-point value
+    beside the gradient of its sum, for instance).
     """
 
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         nums, single = _argnums(argnums, len(args))
         out, inputs, level = _reverse_pass(f, args, nums, "grad")
+        if has_aux:
+            if not (isinstance(out, tuple | list) and len(out) == 2):
+                raise TypeError("grad(has_aux=True) requires f to return a pair "
+                                f"(scalar, aux), but it returned {type(out).__name__}"
+                                + (f" of {len(out)}" if isinstance(out, tuple | list) else ""))
+            out, aux = out
+            aux = _values_at(aux, level)
         if isinstance(out, tuple | list):
             raise TypeError(f"grad requires f to return a scalar, but it returned a "
                             f"{type(out).__name__} of {len(out)}; use jacrev or vjp")
@@ -99,6 +110,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             found = backprop(out, _unit(value), targets=inputs)
             grads = [found.get(id(t), _zeros_like(t.data)) for t in inputs]
         grads = [_match(g, t.data) for g, t in zip(grads, inputs)]
+        if has_aux:
+            value = (value, aux)
         return value, grads[0] if single else tuple(grads)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -106,16 +119,26 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return value_and_grad_f
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``f`` -> a function returning the gradient of scalar ``f`` w.r.t. ``args[argnums]``."""
-    vg = value_and_grad(f, argnums)
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """``f`` -> a function returning the gradient of scalar ``f`` w.r.t. ``args[argnums]``
+    (``(gradient, aux)`` with ``has_aux=True``, see :func:`value_and_grad`)."""
+    vg = value_and_grad(f, argnums, has_aux)
 
     def grad_f(*args: Any) -> Any:
-        return vg(*args)[1]
+        value, g = vg(*args)
+        return (g, value[1]) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
     grad_f.__wrapped__ = f  # type: ignore[attr-defined]
     return grad_f
+
+
+def _values_at(x: Any, level: int) -> Any:
+    """``x`` (a value, or tuples and lists of them) with this level's Tensors replaced by
+    their values."""
+    if isinstance(x, tuple | list):
+        return type(x)(_values_at(item, level) for item in x)
+    return x.data if _output_of_level(x, level) else x
 
 
 def _unit(value: Any) -> Any:

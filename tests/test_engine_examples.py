@@ -347,3 +347,36 @@ def test_deferred_scalings_under_an_outer_derivative():
     got = bd.grad(g)(x)
     expected = fd_grad(lambda v: float(np.sum(bd.jacrev(f)(v) ** 2)), [x], 0)
     assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+# -- has_aux -------------------------------------------------------------------------------
+
+def test_value_and_grad_with_aux_returns_the_aux_values():
+    rng = np.random.default_rng(10)
+    xs = [rng.uniform(-1, 1, 50) for _ in range(3)]
+
+    def total_and_values(a, b, c):
+        f = _e1(a, b, c)
+        return bd.sum(f), f
+
+    (total, values), partials = bd.value_and_grad(total_and_values, argnums=(0, 1, 2),
+                                                  has_aux=True)(*xs)
+    assert type(values) is np.ndarray  # the aux is a plain value, not a Tensor
+    assert_close(values, _e1(*xs, lib=np), rtol=1e-13)
+    assert_close(total, np.sum(_e1(*xs, lib=np)), rtol=1e-12)
+    for got, expected in zip(partials, _e1_partials(*xs)):
+        assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    grads, aux = bd.grad(total_and_values, argnums=(0, 1, 2), has_aux=True)(*xs)
+    assert_close(aux, values, rtol=0, atol=0)
+    (jt, jv), jp = bd.jit(bd.value_and_grad(total_and_values, argnums=(0, 1, 2),
+                                            has_aux=True))(*xs)
+    assert_close(jv, values, rtol=1e-14)
+    for a, b in zip(jp, partials):
+        assert_close(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_has_aux_requires_a_pair():
+    with pytest.raises(TypeError, match=r"pair \(scalar, aux\).*Tensor"):
+        bd.grad(lambda x: x * 2.0, has_aux=True)(1.0)
+    with pytest.raises(TypeError, match="tuple of 3"):
+        bd.grad(lambda x: (x, x, x), has_aux=True)(1.0)

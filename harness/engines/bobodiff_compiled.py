@@ -42,21 +42,26 @@ def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
                     "jit(value_and_grad) per call, compiled once on floats")
 
 
-def _e1_value_and_partials(x1: Any, x2: Any, x3: Any) -> tuple[Any, ...]:
+def _e1_sum_and_values(x1: Any, x2: Any, x3: Any) -> tuple[Any, Any]:
+    """sum(f) (whose gradient holds every point's partials) and f itself as aux."""
     import bobodiff as bd
 
-    out, pullback = bd.vjp(lambda a, b, c: e1_function.formula(a, b, c, bd), x1, x2, x3)
-    return (out, *pullback(out * 0.0 + 1.0))
+    f = e1_function.formula(x1, x2, x3, bd)
+    return bd.sum(f), f
 
 
 def build_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """jit of f and its vjp with a ones cotangent (every point's partials) on N points."""
+    """jit(value_and_grad) of sum(f), f as aux: every point's value and partials."""
     import bobodiff as bd
 
-    compiled = bd.jit(_e1_value_and_partials)
+    compiled = bd.jit(bd.value_and_grad(_e1_sum_and_values, argnums=(0, 1, 2), has_aux=True))
     arrays = cast(problem, options["dtype"], ("x1", "x2", "x3"))
-    return Workload(lambda: list(compiled(*arrays)),
-                    description="jit(vjp with ones cotangent), NumPy source on N points")
+
+    def run() -> list[Any]:
+        (_, values), partials = compiled(*arrays)
+        return [values, *partials]
+    return Workload(run, description="jit(value_and_grad(sum f, has_aux=f)), chunked NumPy "
+                    "source on N points")
 
 
 def _e2_compiled(bd: Any) -> Any:
