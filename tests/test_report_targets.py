@@ -36,6 +36,11 @@ def test_a_target_is_met_missed_or_absent_from_the_ratios_of_the_run():
                 "≥ 20× faster than torch")] == (MET, 25.0)
     verdict_e2, worst = got[("E2, vectorized reverse, B=1 and B=64, every n", "≤ torch")]
     assert verdict_e2 == MISSED and worst == 1.2  # the failed cell is not a number
+    table = targets_section(summary).tables[0][1].set_index(["target", "goal"])
+    within = table["cells within the bound"]
+    assert within[("E2, vectorized reverse, B=1 and B=64, every n", "≤ torch")] == "1 of 2"
+    assert within[("E1-loop, reverse mode on floats (bobodiff-scalar)",
+                   "≥ 20× faster than torch")] == "-"  # a single cell
     assert got[("E1-loop peak memory (bobodiff-scalar)", "≤ 40 MB (report: 38.8 MB)")][0] == MET
     assert got[("E3, one JVP (bobodiff-forward), every n", "≤ 1.5× the floor")][0] == ABSENT
 
