@@ -610,9 +610,11 @@ def _sparse_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents:
         if not present:
             continue
         d = rule.partials[i](ops, *values, out)
-        # a fresh local derivative (not an argument, not ``out``) used for one direction
-        # only: multiply into it (2 = the name ``d`` + getrefcount's own argument)
-        private = len(present) == 1 and type(d) is np.ndarray and sys.getrefcount(d) == 2
+        # a fresh local derivative (not an argument, not ``out``, not a view of anything)
+        # used for one direction only: multiply into it (2 = the name ``d`` +
+        # getrefcount's own argument)
+        private = (len(present) == 1 and type(d) is np.ndarray and sys.getrefcount(d) == 2
+                   and d.base is None and d.flags.writeable)
         for j in present:
             p = t.parts[j]
             if private and _fits(d, p):
@@ -624,16 +626,21 @@ def _sparse_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents:
             acc = parts[j]
             if acc is None:
                 parts[j] = term
-                if fresh:
-                    mine.add(id(term))
             elif id(acc) in mine and _fits(acc, term):
                 np.add(acc, term, out=acc)
+                continue
             elif fresh and _fits(term, acc):
                 parts[j] = np.add(term, acc, out=term)
-                mine.add(id(term))
             else:
                 parts[j] = acc + term
+                fresh = True
+            # ``mine``: the arrays in ``parts`` made here, each held by one part only
+            if acc is not None:
+                mine.discard(id(acc))
+            if fresh:
                 mine.add(id(parts[j]))
+            else:
+                mine.discard(id(parts[j]))
     return Directions(parts)
 
 

@@ -380,3 +380,20 @@ def test_has_aux_requires_a_pair():
         bd.grad(lambda x: x * 2.0, has_aux=True)(1.0)
     with pytest.raises(TypeError, match="tuple of 3"):
         bd.grad(lambda x: (x, x, x), has_aux=True)(1.0)
+
+
+def test_directions_sharing_one_array_are_not_written_in_place():
+    """Two directions seeded alike share their parts; accumulating into one must not
+    change the other (compared with the dense batched tangent)."""
+    rng = np.random.default_rng(11)
+    a, b = rng.uniform(0.5, 1.5, 100), rng.uniform(0.5, 1.5, 100)
+
+    def f(x, y):
+        return bd.log(x * x + 1.0) * bd.sin(x) + bd.exp(x) * y - x / y
+
+    sparse = f(bd.Dual(a, bd.Directions((1.0, 1.0, None))),
+               bd.Dual(b, bd.Directions((None, 1.0, 2.0))))
+    dense = f(bd.Dual(a, np.array([[1.0], [1.0], [0.0]])),
+              bd.Dual(b, np.array([[0.0], [1.0], [2.0]])))
+    assert_close(sparse.tangent.dense((100,)), np.broadcast_to(dense.tangent, (3, 100)),
+                 rtol=1e-13, atol=1e-15)
