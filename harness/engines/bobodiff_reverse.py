@@ -87,7 +87,7 @@ def build_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
     import bobodiff as bd
 
     params = _parameters(bd, [problem[key] for key in PARAM_KEYS], options["dtype"])
-    X = bd.Tensor(np.asarray(problem["X"], dtype=options["dtype"]))
+    X = np.asarray(problem["X"], dtype=options["dtype"])  # data, not differentiated
     return Workload(lambda: _step(bd, params, X), description="zero_grad, forward, backward")
 
 
@@ -96,7 +96,7 @@ def build_e2_lists_step(problem: dict[str, Any], options: dict[str, Any]) -> Wor
     import bobodiff as bd
 
     lists = [problem[key].tolist() for key in PARAM_KEYS]
-    X = bd.Tensor(np.asarray(problem["X"], dtype=options["dtype"]))
+    X = np.asarray(problem["X"], dtype=options["dtype"])  # data, not differentiated
     return Workload(lambda: _step(bd, _parameters(bd, lists, options["dtype"]), X),
                     description="Tensor(np.array(nested lists)) + one step")
 
