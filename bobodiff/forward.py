@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._state import STATE
-from .core import _ADD, _DIV, _MUL, _POW, _SUB, Wrapper, apply, compute
+from .core import _ADD, _DIV, _MATMUL, _MUL, _NO_PARAMS, _POW, _SUB, Wrapper, apply, compute
 from .rules import (
     MATH,
     MINUS_ONE,
@@ -333,6 +333,16 @@ class Dual(Wrapper):
             return _binary(_DIV, other, self, self._level)
         return apply(_DIV, (other, self))
 
+    def __matmul__(self, other: Any) -> Dual:
+        if type(other) is np.ndarray and type(self.value) is np.ndarray:
+            return _matmul_with_array(self, other, self._level)
+        return apply(_MATMUL, (self, other))
+
+    def __rmatmul__(self, other: Any) -> Dual:
+        if type(other) is np.ndarray and type(self.value) is np.ndarray:
+            return _matmul_with_array(other, self, self._level)
+        return apply(_MATMUL, (other, self))
+
     def __pow__(self, other: Any) -> Dual:
         if _same_level(self, other):
             return _binary(_POW, self, other, self._level)
@@ -342,6 +352,20 @@ class Dual(Wrapper):
         if _same_level(self, other):
             return _binary(_POW, other, self, self._level)
         return apply(_POW, (other, self))
+
+
+def _matmul_with_array(a: Any, b: Any, level: int) -> Dual:
+    """``a @ b`` where one operand is a Dual of this level over an array and the other a
+    plain array: straight to NumPy and the matmul rule's jvp."""
+    if type(a) is Dual:
+        x0, x1, ts = a.value, b, [a._tangent, None]
+    else:
+        x0, x1, ts = a, b.value, [None, b._tangent]
+    try:
+        out = _np_matmul(x0, x1)
+    except ValueError:
+        out = compute(_MATMUL, (x0, x1))  # raises, naming the shapes
+    return Dual._make(out, _structural_jvp(_MATMUL, [x0, x1], ts, out, _NO_PARAMS), level)
 
 
 def _same_level(d: Dual, other: Any) -> bool:
