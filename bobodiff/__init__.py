@@ -2,7 +2,7 @@
 
 * Forward mode: :class:`Dual` (alias ``AutoDiff``), :func:`variable`, :func:`variables`,
   :func:`constant`, :class:`Directions`, :class:`Basis`.
-* Reverse mode: :class:`Tensor`, ``.backward()``, :func:`no_grad`.
+* Reverse mode: :class:`Tensor`, ``.backward()``, :func:`no_grad`, :func:`gc_paused`.
 * Functional API: :func:`grad`, :func:`value_and_grad`, :func:`jvp`, :func:`vjp`,
   :func:`jacfwd`, :func:`jacrev`, :func:`hessian`.
 * Math: :func:`sin`, :func:`cos`, ... accept floats, arrays, Duals and Tensors.
@@ -31,14 +31,14 @@ from .functions import (
     transpose,
 )
 from .jit import jit
-from .reverse import Tensor, enable_grad, is_grad_enabled, no_grad
+from .reverse import Tensor, enable_grad, gc_paused, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoDiff", "Basis", "Directions", "Dual", "Tensor", "abs", "constant", "cos",
-    "enable_grad", "exp", "grad", "hessian", "is_grad_enabled", "jacfwd", "jit", "jacrev",
-    "jvp", "log", "matmul", "maximum", "mean", "nn", "no_grad", "relu", "reshape", "rules",
-    "sigmoid", "sin", "sqrt", "sum", "tan", "tanh", "transpose", "value_and_grad", "variable",
-    "variables", "vjp",
+    "enable_grad", "exp", "gc_paused", "grad", "hessian", "is_grad_enabled", "jacfwd", "jit",
+    "jacrev", "jvp", "log", "matmul", "maximum", "mean", "nn", "no_grad", "relu", "reshape",
+    "rules", "sigmoid", "sin", "sqrt", "sum", "tan", "tanh", "transpose", "value_and_grad",
+    "variable", "variables", "vjp",
 ]

@@ -5,7 +5,8 @@ Two forms of the same layers:
 * vectorized: :class:`Linear` / :class:`MLP` hold NumPy-array Tensors (one graph node per
   layer operation);
 * scalar graph: :class:`ScalarLinear` / :class:`ScalarMLP` hold one float Tensor per weight
-  (the report's design, one graph node per scalar operation).
+  (the report's design, one graph node per scalar operation). Their forward pass runs with
+  the cyclic garbage collector paused (:func:`bobodiff.gc_paused`): the graph has no cycles.
 
 Activations are named: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``None`` (identity).
 """
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import functions as F
-from .reverse import Tensor
+from .reverse import Tensor, gc_paused
 
 __all__ = ["Linear", "MLP", "ScalarLinear", "ScalarMLP"]
 
@@ -104,11 +105,12 @@ class ScalarLinear(Module):
     def __call__(self, x: Iterable[Any]) -> list[Tensor]:
         x = [xi if type(xi) is Tensor else float(xi) for xi in x]
         outs = []
-        for row, b in zip(self.weight, self.bias):
-            acc = b
-            for w, xi in zip(row, x):
-                acc = acc + w * xi
-            outs.append(self._act(acc))
+        with gc_paused():  # a graph of n_in * n_out nodes, and no cycles to collect
+            for row, b in zip(self.weight, self.bias):
+                acc = b
+                for w, xi in zip(row, x):
+                    acc = acc + w * xi
+                outs.append(self._act(acc))
         return outs
 
     def parameters(self) -> list[Tensor]:
@@ -128,8 +130,9 @@ class ScalarMLP(Module):
         ]
 
     def __call__(self, x: Iterable[Any]) -> list[Tensor]:
-        for layer in self.layers:
-            x = layer(x)
+        with gc_paused():
+            for layer in self.layers:
+                x = layer(x)
         return list(x)
 
     def parameters(self) -> list[Tensor]:

@@ -32,7 +32,7 @@ from ._state import STATE
 from .core import Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled"]
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
 
 _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
     RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
@@ -454,7 +454,11 @@ def _count_consumers(root: Tensor) -> None:
     """Set each node's ``_pending`` to its number of consumers in root's graph."""
     stack = [root]
     push, pop = stack.append, stack.pop
-    while stack:
+    # `while True` with the test at the end, not `while stack:` (the same in _walk_back):
+    # CPython 3.11 specializes a function's bytecode (fast slot access, ...) after a few
+    # calls or a few unconditional backward jumps, and `while stack:` makes none, so the
+    # one backward() over a million-node graph would run unspecialized, twice as slow.
+    while True:
         node = pop()
         # the same step for each parent, written out twice (no tuple of parents per node)
         p = node._p0
@@ -471,6 +475,8 @@ def _count_consumers(root: Tensor) -> None:
                     raise RuntimeError(_SECOND_BACKWARD)
                 push(p)
             p._pending += 1
+        if not stack:
+            return
 
 
 def backprop(
@@ -547,7 +553,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
     root.grad = seed
     ready = [root]
     push, pop = ready.append, ready.pop
-    while ready:
+    while True:  # until ready is empty (tested at the end: see _count_consumers)
         node = pop()
         g = node.grad
         node.grad = None  # an intermediate keeps no gradient
@@ -619,6 +625,8 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
             node._p0 = node._p1 = None
             if rule is not _ON_FLOATS:  # the arguments' values may be large arrays
                 node._saved0 = node._saved1 = node._params = None
+        if not ready:
+            return
 
 
 def _fit(g: Any, x: Any) -> Any:
@@ -666,3 +674,25 @@ def enable_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """Whether operations on tensors currently record a graph."""
     return STATE.grad_enabled
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Within this block, Python's cyclic garbage collector does not run.
+
+    A bobodiff graph has no reference cycles (a node refers to its parents, never the other
+    way round, and holds no closure), so reference counting frees it on its own and pausing
+    the cyclic collector while building it loses nothing. It saves a lot on big scalar
+    graphs: with a million live nodes, the collector's passes, which scan every one of them,
+    take most of the time of the forward pass. The collector's previous state (enabled or
+    disabled) is restored on leaving the block, also on an exception; cycles made by other
+    code inside the block are collected later, by the collector's next pass.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
