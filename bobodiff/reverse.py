@@ -188,16 +188,44 @@ class Tensor(Wrapper):
     # _float_node with their local derivatives: 1.0, -1.0, the other operand, n * x**(n-1).
     # A Tensor operand must be of this Tensor's level. Anything else (arrays, nested
     # values, other levels) takes the general route at the end of each method.
+    # + and * (and unary functions), the operations of scalar networks, have the body of
+    # _float_node written out: a Python call costs as much as all its stores together.
     def __add__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
                 if self.requires_grad and STATE.grad_enabled:
-                    return _float_node(x + other, self._level, self, None, 1.0, None)
+                    # _float_node(x + other, self._level, self, None, 1.0, None), inlined
+                    t = _new_tensor(Tensor)
+                    t.data = x + other
+                    t.grad = None
+                    t.requires_grad = True
+                    t._level = self._level
+                    t._rule = _ON_FLOATS
+                    t._p0 = self
+                    t._p1 = None
+                    t._saved0 = 1.0
+                    t._saved1 = None
+                    t._pending = 0
+                    return t
                 return _float_constant(x + other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
-                return _float_binary(x + other.data, self, other, 1.0, 1.0)
+                if STATE.grad_enabled and (self.requires_grad or other.requires_grad):
+                    # _float_node(x + y, level, self, other, 1.0, 1.0), inlined
+                    t = _new_tensor(Tensor)
+                    t.data = x + other.data
+                    t.grad = None
+                    t.requires_grad = True
+                    t._level = self._level
+                    t._rule = _ON_FLOATS
+                    t._p0 = self if self.requires_grad else None
+                    t._p1 = other if other.requires_grad else None
+                    t._saved0 = 1.0
+                    t._saved1 = 1.0
+                    t._pending = 0
+                    return t
+                return _float_constant(x + other.data, self._level)
         if _same_level(self, other):
             return _binary(_ADD, self, other, self._level)
         return apply(_ADD, (self, other))
@@ -207,7 +235,19 @@ class Tensor(Wrapper):
         if type(x) is float and (type(other) is float or type(other) is int):
             # other + self; Python's sum() starts from the int 0
             if self.requires_grad and STATE.grad_enabled:
-                return _float_node(other + x, self._level, self, None, 1.0, None)
+                # _float_node(other + x, self._level, self, None, 1.0, None), inlined
+                t = _new_tensor(Tensor)
+                t.data = other + x
+                t.grad = None
+                t.requires_grad = True
+                t._level = self._level
+                t._rule = _ON_FLOATS
+                t._p0 = self
+                t._p1 = None
+                t._saved0 = 1.0
+                t._saved1 = None
+                t._pending = 0
+                return t
             return _float_constant(other + x, self._level)
         if _same_level(self, other):
             return _binary(_ADD, other, self, self._level)
@@ -243,11 +283,37 @@ class Tensor(Wrapper):
             k = type(other)
             if k is float or k is int:
                 if self.requires_grad and STATE.grad_enabled:
-                    return _float_node(x * other, self._level, self, None, other, None)
+                    # _float_node(x * other, self._level, self, None, other, None), inlined
+                    t = _new_tensor(Tensor)
+                    t.data = x * other
+                    t.grad = None
+                    t.requires_grad = True
+                    t._level = self._level
+                    t._rule = _ON_FLOATS
+                    t._p0 = self
+                    t._p1 = None
+                    t._saved0 = other
+                    t._saved1 = None
+                    t._pending = 0
+                    return t
                 return _float_constant(x * other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
                 y = other.data
-                return _float_binary(x * y, self, other, y, x)
+                if STATE.grad_enabled and (self.requires_grad or other.requires_grad):
+                    # _float_node(x * y, level, self, other, y, x), inlined
+                    t = _new_tensor(Tensor)
+                    t.data = x * y
+                    t.grad = None
+                    t.requires_grad = True
+                    t._level = self._level
+                    t._rule = _ON_FLOATS
+                    t._p0 = self if self.requires_grad else None
+                    t._p1 = other if other.requires_grad else None
+                    t._saved0 = y
+                    t._saved1 = x
+                    t._pending = 0
+                    return t
+                return _float_constant(x * y, self._level)
         if _same_level(self, other):
             return _binary(_MUL, self, other, self._level)
         return apply(_MUL, (self, other))
@@ -356,8 +422,19 @@ def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
         out = math_fn(x0)
         if x.requires_grad and STATE.grad_enabled:
             d = rule.partials[0](MATH, x0, out)
-            return _float_node(out, x._level, x, None, d if type(d) is float else _local(d),
-                               None)
+            # _float_node(out, x._level, x, None, d, None), inlined
+            t = _new_tensor(Tensor)
+            t.data = out
+            t.grad = None
+            t.requires_grad = True
+            t._level = x._level
+            t._rule = _ON_FLOATS
+            t._p0 = x
+            t._p1 = None
+            t._saved0 = d if type(d) is float else _local(d)
+            t._saved1 = None
+            t._pending = 0
+            return t
         return _float_constant(out, x._level)
     out = compute(rule, (x0,), _NO_PARAMS)
     p0 = x if STATE.grad_enabled and x.requires_grad else None
