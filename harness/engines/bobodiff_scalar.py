@@ -44,15 +44,22 @@ def _scalar_parameters(bd: Any, lists: list[Any]) -> list[Any]:
             [Tensor(w, requires_grad=True) for w in w2], Tensor(b2, requires_grad=True)]
 
 
-def _leaves(params: list[Any]) -> list[Any]:
+def _zero_grads(params: list[Any]) -> None:
+    """zero_grad() on every leaf (no list of the million leaves is built for it)."""
     W1, b1, w2, b2 = params
-    return [t for row in W1 for t in row] + b1 + w2 + [b2]
+    for row in W1:
+        for leaf in row:
+            leaf.zero_grad()
+    for leaf in b1:
+        leaf.zero_grad()
+    for leaf in w2:
+        leaf.zero_grad()
+    b2.zero_grad()
 
 
 def _scalar_step(bd: Any, params: list[Any], samples: list[list[float]]) -> list[Any]:
     W1, b1, w2, b2 = params
-    for leaf in _leaves(params):
-        leaf.zero_grad()
+    _zero_grads(params)
     total = None
     # The graph has no reference cycles: with the cyclic collector paused, building its
     # million nodes is not interrupted by collections that scan them all (bobodiff's API).
