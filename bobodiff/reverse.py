@@ -2,10 +2,11 @@
 
 Each operation on a :class:`Tensor` that needs a gradient makes a new node holding its
 parents, the primitive's rule (from :mod:`bobodiff.rules`) and the inputs the rule needs.
-``backward()`` orders the graph topologically with an explicit stack (no Python recursion,
-so million-node graphs are fine), walks it from the output back to the leaves multiplying
-gradients by the rules' local derivatives, accumulates into the leaves' ``.grad``, and frees
-each node as soon as it is done (unless ``retain_graph=True``).
+``backward()`` counts each node's consumers with an explicit stack (no Python recursion, so
+million-node graphs are fine), walks the graph from the output back to the leaves, taking a
+node once all its consumers are done and multiplying gradients by the rules' local
+derivatives, accumulates into the leaves' ``.grad``, and frees each node as soon as it is
+done (unless ``retain_graph=True``).
 
 A node refers to its parents, never the other way round, and holds no closure: the graph
 has no reference cycles, so reference counting frees it without the cyclic collector.
@@ -49,7 +50,7 @@ _FREED = _Freed()
 
 
 class _OnFloats:
-    """Marks a node on floats: its local derivatives are already in ``_d0`` and ``_d1``."""
+    """Marks a node on floats: its local derivatives are in ``_saved0`` and ``_saved1``."""
 
     name = "<float>"
 
