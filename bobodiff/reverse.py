@@ -23,6 +23,7 @@ arguments instead and ask the rule for the derivatives during backward.
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -607,7 +608,12 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
             return
         old = collected.get(k)
     if old is not None:
-        g = old + g
+        if (_OWNERSHIP_BY_REFCOUNT and type(old) is np.ndarray and sys.getrefcount(old) == 3
+                and old.base is None and old.flags.writeable and type(g) is np.ndarray
+                and g.dtype == old.dtype and g.shape == old.shape):
+            g = np.add(old, g, out=old)  # held by the leaf (or collected) and `old` alone
+        else:
+            g = old + g
     elif type(g) is np.ndarray:
         if not g.flags.writeable or id(g) in handed_out:
             g = g.copy()
@@ -626,6 +632,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
     theirs through :func:`_deliver` (``wanted``, ``collected``), or directly into ``.grad``
     when it is a float (the common case, checked inline)."""
     _count_consumers(root)
+    siblings = _array_outputs(root)
     into_grad = wanted is None
     handed_out: set[int] = set()
     root.grad = seed
@@ -650,11 +657,26 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
             x0 = node._saved0
             g0 = g1 = None
             if rule.arity == 1:
-                ops = MATH if type(g) is float and type(x0) is float else backend_for((x0, g))
-                d = partials[0](ops, x0, out)
-                g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                if type(g0) is not float:
-                    g0 = _fit(g0, x0)
+                d = None
+                if siblings is not None and rule.partial_is is not None:
+                    # sin(x) needs cos(x): the output of a cos node of the same x, if the
+                    # graph has one (see _array_outputs)
+                    other, sign = rule.partial_is
+                    d = siblings.get((id(x0), other))
+                if d is not None and type(g) is np.ndarray and g.shape == d.shape:
+                    g0 = _times(g, d)
+                    if sign < 0:
+                        np.negative(g0, out=g0)  # g0 is new, or g written into
+                else:
+                    ops = MATH if type(g) is float and type(x0) is float else \
+                        backend_for((x0, g))
+                    d = partials[0](ops, x0, out)
+                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+                        g0 = _times(g, d)
+                    else:
+                        g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                    if type(g0) is not float:
+                        g0 = _fit(g0, x0)
             else:
                 x1 = node._saved1
                 if type(g) is float and type(x0) in _NUMBER and type(x1) in _NUMBER:
@@ -668,7 +690,10 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                         g0 = _fit(g0, x0)
                 if p1 is not None:
                     d = partials[1](ops, x0, x1, out)
-                    g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+                        g1 = _times(g, d)  # g's last use: written into when it may be
+                    else:
+                        g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
                     if type(g1) is not float:
                         g1 = _fit(g1, x1)
         else:
@@ -705,6 +730,51 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 node._saved0 = node._saved1 = node._params = None
         if not ready:
             return
+
+
+# Writing a product into the incoming gradient array instead of a new one saves an
+# allocation (and its page faults) per node on large arrays. It is safe only when no one
+# else holds that array, which CPython's reference count tells: 3 = the caller's name, this
+# function's parameter and getrefcount's argument. (From 3.14 CPython may borrow stack
+# references, so the count is trusted on 3.11-3.13 only.)
+_OWNERSHIP_BY_REFCOUNT = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+
+
+def _times(g: np.ndarray, d: Any) -> Any:
+    """``g * d``, written into ``g`` when the caller's ``g`` is its only holder and the
+    product has g's shape and dtype."""
+    if (_OWNERSHIP_BY_REFCOUNT and sys.getrefcount(g) == 3 and g.base is None
+            and g.flags.writeable and type(d) is np.ndarray and d.dtype == g.dtype
+            and (d.shape == g.shape or np.broadcast_shapes(d.shape, g.shape) == g.shape)):
+        return np.multiply(g, d, out=g)
+    return g * d
+
+
+# Arrays at least this large make it worth a pass over the graph to find values that a
+# local derivative can reuse (a sin node's derivative is the output of a cos node of the
+# same argument, if the function computed one: E1 computes both sin(x2) and cos(x2)).
+_REUSE_MIN_SIZE = 1 << 16
+
+
+def _array_outputs(root: Tensor) -> dict[tuple[int, str], Any] | None:
+    """``{(id(argument), rule name): output}`` over the one-argument elementwise nodes of a
+    graph on large arrays, or None for other graphs (a scalar graph pays nothing)."""
+    x = root._saved0
+    if type(x) is not np.ndarray or x.size < _REUSE_MIN_SIZE:
+        return None
+    found: dict[tuple[int, str], Any] = {}
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        rule = node._rule
+        if type(rule) is Elementwise and rule.arity == 1 and type(node._saved0) is np.ndarray:
+            found[(id(node._saved0), rule.name)] = node.data
+        for p in (node._p0, node._p1):
+            if p is not None and p._rule is not None and id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    return found
 
 
 def _fit(g: Any, x: Any) -> Any:

@@ -313,11 +313,15 @@ class Elementwise:
 
     ``partials[i](ops, *args, out)`` returns d out / d args[i] (pointwise), or the markers
     ``ONE`` / ``MINUS_ONE``. ``domain`` tells the tests which inputs are valid.
+    ``partial_is = (other, sign)`` says the (one-argument) local derivative is ``sign`` times
+    primitive ``other`` at the same argument (sin' = cos, cos' = -sin): an engine that has
+    already computed ``other`` there may use it instead of computing it again.
     """
 
     name: str
     partials: tuple[Callable[..., Any], ...]
     domain: str = "real"  # "real" | "positive" | "nonzero" | "away_from_kinks" | "tan"
+    partial_is: tuple[str, float] | None = None
     arity: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -378,8 +382,8 @@ _ELEMENTWISE = [
         lambda o, x, y, out: o.maxgrad(y, x),
     ), domain="away_from_kinks"),
     Elementwise("neg", (lambda o, x, out: MINUS_ONE,)),
-    Elementwise("sin", (lambda o, x, out: o.cos(x),)),
-    Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),)),
+    Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0)),
+    Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0)),
     Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan"),
     Elementwise("exp", (lambda o, x, out: out,)),
     Elementwise("log", (lambda o, x, out: o.div(1.0, x),), domain="positive"),
