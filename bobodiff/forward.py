@@ -168,7 +168,9 @@ def _dense_bases(tangents: list) -> list:
 
 def _scale_rows(m: Any, s: Any) -> Any:
     """diag(s) @ m for m of shape (n,) or (n, p) (s: a float or a vector, maybe traced)."""
-    if type(s) is float or len(shape_of(m)) == 1:
+    if type(s) is float:
+        return m if s == 1.0 else m * s
+    if len(shape_of(m)) == 1:
         return m * s
     return m * s.reshape((-1, 1))
 
@@ -556,16 +558,16 @@ def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
     Other structural rules see the tangent written out."""
     if rule.name == "matmul":
         (a, b), (ta, tb) = values, tangents
+        # (a and b may be arrays or traced / wrapped values: jit traces this too)
         if _symbolic(tb) and _absent(ta) and len(shape_of(b)) == 1:
-            if type(a) is np.ndarray and a.ndim in (1, 2):
-                return _times(tb, a.T)
-            if type(tb) is Basis and len(shape_of(a)) == 2:  # a traced or wrapped matrix
-                return _read_only(backend_for((a,)).transpose(a, (1, 0)))
+            nd = len(shape_of(a))
+            if nd == 1:
+                return _times(tb, a)
+            if nd == 2:
+                return _times(tb, backend_for((a,)).transpose(a, (1, 0)))
         if _symbolic(ta) and _absent(tb) and len(shape_of(a)) == 1:
-            if type(b) is np.ndarray and b.ndim in (1, 2):
+            if len(shape_of(b)) in (1, 2):
                 return _times(ta, b)
-            if type(ta) is Basis and len(shape_of(b)) in (1, 2):
-                return _read_only(b)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
 
 

@@ -397,3 +397,21 @@ def test_directions_sharing_one_array_are_not_written_in_place():
               bd.Dual(b, np.array([[0.0], [1.0], [2.0]])))
     assert_close(sparse.tangent.dense((100,)), np.broadcast_to(dense.tangent, (3, 100)),
                  rtol=1e-13, atol=1e-15)
+
+
+def test_deferred_scalings_when_the_weights_are_traced():
+    """jit with the weights as arguments: the Basis meets traced matrices."""
+    rng = np.random.default_rng(15)
+    n = 5
+    W1, b1, w2, x = rng.normal(size=(n, n)), rng.normal(size=n), rng.normal(size=n), \
+        rng.normal(size=n)
+
+    def value_and_input_gradient(W1, b1, w2, x):
+        def net(v):
+            return w2 @ bd.tanh(W1 @ v + b1)
+        return net(x), bd.jacfwd(net)(x)
+
+    value, g = bd.jit(value_and_input_gradient)(W1, b1, w2, x)
+    h = np.tanh(W1 @ x + b1)
+    assert_close(value, w2 @ h, rtol=1e-13)
+    assert_close(g, W1.T @ (w2 * (1.0 - h * h)), rtol=1e-12, atol=1e-14)  # by hand
