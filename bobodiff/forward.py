@@ -37,6 +37,7 @@ from .rules import (
 
 __all__ = ["Dual", "AutoDiff", "Basis", "Directions", "Scaled", "variable", "variables", "constant"]
 
+
 class Directions:
     """k tangents carried side by side through one forward pass, any of them zero.
 
@@ -87,9 +88,10 @@ class Basis:
     direction j the unit vector e_j, i.e. the dense tangent ``np.eye(n)``, left unwritten.
 
     It stays symbolic through ``W @ x`` (the tangent is then ``W.T`` itself: no product
-    with the identity, no n x n identity in memory) and through additions of constants;
-    any other operation writes it out as ``np.eye(n)`` first. :func:`bobodiff.jacfwd` seeds
-    vector inputs with it.
+    with the identity, no n x n identity in memory), through additions of constants, and
+    through elementwise functions, which scale it (:class:`Scaled`); any other operation
+    writes it out as ``np.eye(n)`` first. :func:`bobodiff.jacfwd` seeds vector inputs with
+    it.
     """
 
     __slots__ = ("n", "dtype")
@@ -131,8 +133,8 @@ class Scaled:
     __slots__ = ("base", "scale", "_dense")
 
     def __init__(self, base: Any, scale: Any) -> None:
-        self.base = base  # a Basis or a 2-D array (directions, n)
-        self.scale = scale  # an array of shape (n,) or a float
+        self.base = base  # a Basis, or a 2-D array (directions, n), maybe traced
+        self.scale = scale  # a float, or a vector of shape (n,), maybe traced
         self._dense = None
 
     @property
