@@ -204,9 +204,12 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     calls = experiment.calls_per_op(cell.variant, cell.size, config[cell.experiment])
     keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys()}
     values = result.get("values", []) if result.get("status") == "ok" else []
+    shares = result.get("kernel_shares") or [None] * len(values)
+    faults = result.get("page_faults") or [None] * len(values)
     lines = [{"kind": "repeat", **keys, "repeat": index, "value": value, "unit": "s",
-              "loops": result.get("loops"), "calls_per_op": calls, "status": "ok"}
-             for index, value in enumerate(values)]
+              "loops": result.get("loops"), "calls_per_op": calls, "status": "ok",
+              "kernel_share": share, "page_faults_per_call": fault}
+             for index, (value, share, fault) in enumerate(zip(values, shares, faults))]
     lines.append({
         "kind": "cell", **keys, "status": result.get("status", "crashed"),
         "message": result.get("message", ""), "stderr_tail": result.get("stderr_tail", ""),

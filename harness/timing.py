@@ -1,9 +1,16 @@
-"""Timing: warm-up, pyperf-style loop calibration, then repeats of calibrated loops."""
+"""Timing: warm-up, pyperf-style loop calibration, then repeats of calibrated loops.
+
+Each repeat also records how much of the process's CPU time the kernel took and how many
+page faults a call caused: a call that allocates large fresh arrays pays the kernel to map
+and zero their pages, a cost that varies with the machine's memory state and makes such
+cells vary more between runs than the others.
+"""
 
 from __future__ import annotations
 
 import gc
 import math
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,11 +60,17 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
     else:  # the first call is often slow (lazy imports, caches): calibrate on later calls
         loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
     repeats = max(1, min(int(spec["repeats"]), int(budget / max(repeat_seconds, 1e-9))))
-    values = []
+    values, kernel_shares, faults = [], [], []
     for _ in range(repeats):
         gc.collect()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         values.append(time_loops(run, loops) / loops)
-    return {"values": values, "loops": loops, "first_call_seconds": first_seconds}
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+        kernel_shares.append(system / (user + system) if user + system > 0 else 0.0)
+        faults.append((after.ru_minflt - before.ru_minflt) / loops)
+    return {"values": values, "loops": loops, "first_call_seconds": first_seconds,
+            "kernel_shares": kernel_shares, "page_faults": faults}
 
 
 def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[Any, dict]:

@@ -112,3 +112,36 @@ def test_raw_parsing_skips_corrupted_lines_and_summary_computes_ratios(tmp_path)
     assert math.isnan(summary.loc[("faulty", 100), "median_s"])
     exponents = growth(summarize(raw)).set_index("engine")["exponent"]
     assert exponents["torch"] == pytest.approx(2.0)
+
+
+def test_repeats_record_the_page_faults_of_fresh_memory():
+    spec = {"warmup": 1, "repeats": 3, "min_repeat_seconds": 0.0, "max_cell_seconds": 5.0}
+    # 64 MiB: above glibc's largest mmap threshold (32 MiB), so every call maps new pages
+    kept = np.ones(1 << 23)
+
+    def fresh():  # a new 64 MiB array written in full at every call
+        return np.ones(1 << 23)
+
+    _, allocating = timing.calibrated_repeats(fresh, spec)
+    _, reading = timing.calibrated_repeats(lambda: float(kept.sum()), spec)
+    assert len(allocating["page_faults"]) == len(allocating["values"])
+    # 64 MiB is 16384 pages of 4 KiB or 32 huge pages of 2 MiB: at least 32 faults a call
+    assert min(allocating["page_faults"]) >= 32
+    assert max(reading["page_faults"]) < 32
+    assert all(0.0 <= share <= 1.0 for share in allocating["kernel_shares"])
+
+
+def test_kernel_section_lists_the_cells_dominated_by_kernel_time(tmp_path):
+    from harness.report.markdown import kernel_section
+
+    lines = [{"kind": "env", "run_id": "r"}]
+    for engine, share in (("floor", 0.1), ("bobodiff-reverse", 0.6)):
+        cell_id = f"E1/batch/{engine}/n=100"
+        lines += [{"kind": "repeat", "cell": cell_id, "value": v, "unit": "s",
+                   "kernel_share": share, "page_faults_per_call": 5000.0} for v in (1.0, 1.1)]
+        lines.append({**_cell(cell_id, engine, 100, variant="batch"), "experiment": "E1"})
+    (tmp_path / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    summary = summarize(read_raw(tmp_path / "raw.jsonl"))
+    table = kernel_section(summary).tables[0][1]
+    assert list(table.engine) == ["bobodiff-reverse"]
+    assert table.iloc[0]["kernel share of CPU time"] == pytest.approx(0.6)

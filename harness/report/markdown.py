@@ -33,7 +33,7 @@ def build_sections(raw: RawData, summary: pd.DataFrame) -> list[Section]:
     """All report sections, in reading order."""
     return [run_section(raw, summary), e1_section(summary), e2_section(summary),
             e3_section(summary), growth_section(summary), targets_section(summary),
-            problems_section(summary), method_section(summary)]
+            kernel_section(summary), problems_section(summary), method_section(summary)]
 
 
 def _ok(summary: pd.DataFrame) -> pd.DataFrame:
@@ -350,6 +350,34 @@ def problems_section(summary: pd.DataFrame) -> Section:
                     "memory or times out is listed here and never shown as a time."],
                    [("Failed cells", failed.reset_index(drop=True)),
                     ("Skipped cells (by reason)", reasons)])
+
+
+KERNEL_SHARE_NOTED = 0.25
+
+
+def kernel_section(summary: pd.DataFrame) -> Section:
+    """Cells whose CPU time went largely to the kernel (page faults on fresh memory)."""
+    ok = summary[summary.status == "ok"]
+    if "kernel_share" not in ok or ok.kernel_share.isna().all():
+        return Section("Time in the kernel",
+                       ["This run did not record kernel time (a run made before it was)."], [])
+    noted = ok[ok.kernel_share >= KERNEL_SHARE_NOTED]
+    frame = noted.assign(
+        cell=noted.experiment + "/" + noted.variant + "/n=" + noted["size"].astype(str),
+        share=noted.kernel_share.round(2),
+        faults=noted.page_faults_per_call.round(0),
+        spread=(noted.iqr_s / noted.median_s).round(2),
+    )[["cell", "engine", "share", "faults", "spread"]].rename(columns={
+        "share": "kernel share of CPU time", "faults": "page faults per call",
+        "spread": "IQR / median"})
+    return Section(
+        "Time in the kernel",
+        [f"Cells that spent at least {KERNEL_SHARE_NOTED:.0%} of their CPU time in the kernel "
+         "(median over repeats). That time goes to the pages of freshly allocated arrays, "
+         "which the kernel maps and zeroes; its cost depends on the machine's memory state, "
+         "so these cells vary more between repeats and runs than the others (compare "
+         f"'IQR / median'). {len(noted)} of {len(ok)} timed cells."],
+        [("Cells", frame.reset_index(drop=True))])
 
 
 def method_section(summary: pd.DataFrame) -> Section:

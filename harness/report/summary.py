@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.cells import KEY_FIELDS
@@ -17,7 +18,8 @@ EXTRAPOLATED_CALLS = 10_000_000
 SUMMARY_COLUMNS = [
     *KEY_FIELDS, "status", "median_s", "iqr_s", "min_s", "max_s", "mean_s", "repeats", "loops",
     "calls_per_op", "per_call_us", "extrapolated_10M_s", "peak_rss_mb", "base_rss_mb",
-    "ratio_to_torch", "ratio_to_floor", "max_error", "description", "message",
+    "ratio_to_torch", "ratio_to_floor", "kernel_share", "page_faults_per_call", "max_error",
+    "description", "message",
 ]
 GROWTH_MIN_N = 100
 
@@ -25,9 +27,14 @@ GROWTH_MIN_N = 100
 def summarize(raw: RawData) -> pd.DataFrame:
     """Build the summary table (SUMMARY_COLUMNS) from the cell and repeat lines."""
     values: dict[str, list[float]] = {}
+    kernel: dict[str, list[tuple[float, float]]] = {}
     for repeat in raw.repeats:
         values.setdefault(repeat["cell"], []).append(float(repeat["value"]))
-    rows = [_row(cell, values.get(cell["cell"], [])) for cell in raw.cells]
+        if repeat.get("kernel_share") is not None:  # recorded since run format 2026-11-27
+            kernel.setdefault(repeat["cell"], []).append(
+                (float(repeat["kernel_share"]), float(repeat["page_faults_per_call"])))
+    rows = [{**_row(cell, values.get(cell["cell"], [])), **_kernel(kernel.get(cell["cell"]))}
+            for cell in raw.cells]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if table.empty:
         return table
@@ -57,6 +64,14 @@ def _row(cell: dict, values: list[float]) -> dict:
         "max_error": cell.get("max_error"), "description": cell.get("description", ""),
         "message": _first_line(cell.get("message") or ""),
     }
+
+
+def _kernel(pairs: list[tuple[float, float]] | None) -> dict[str, float]:
+    """Median share of CPU time spent in the kernel and median page faults per call."""
+    if not pairs:
+        return {"kernel_share": math.nan, "page_faults_per_call": math.nan}
+    return {"kernel_share": float(np.median([p[0] for p in pairs])),
+            "page_faults_per_call": float(np.median([p[1] for p in pairs]))}
 
 
 def _first_line(text: str) -> str:
