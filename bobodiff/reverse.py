@@ -664,7 +664,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                     other, sign = rule.partial_is
                     d = siblings.get((id(x0), other))
                 if d is not None and type(g) is np.ndarray and g.shape == d.shape:
-                    g0 = _times(g, d)
+                    g0 = _times_into(g, d)
                     if sign < 0:
                         np.negative(g0, out=g0)  # g0 is new, or g written into
                 else:
@@ -672,7 +672,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                         backend_for((x0, g))
                     d = partials[0](ops, x0, out)
                     if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g0 = _times(g, d)
+                        g0 = _times_into(g, d)
                     else:
                         g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
                     if type(g0) is not float:
@@ -691,7 +691,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 if p1 is not None:
                     d = partials[1](ops, x0, x1, out)
                     if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g1 = _times(g, d)  # g's last use: written into when it may be
+                        g1 = _times_into(g, d)  # g's last use: written into when it may be
                     else:
                         g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
                     if type(g1) is not float:
@@ -740,7 +740,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
 _OWNERSHIP_BY_REFCOUNT = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
-def _times(g: np.ndarray, d: Any) -> Any:
+def _times_into(g: np.ndarray, d: Any) -> Any:
     """``g * d``, written into ``g`` when the caller's ``g`` is its only holder and the
     product has g's shape and dtype."""
     if (_OWNERSHIP_BY_REFCOUNT and sys.getrefcount(g) == 3 and g.base is None
