@@ -105,7 +105,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
         if isinstance(out, tuple | list | dict):
             raise TypeError(f"grad needs a scalar output, but f returned a "
                             f"{type(out).__name__} of {len(out)}; use jacrev or vjp")
-        check_leaves([out], "grad")
+        if type(out) is not Tensor:
+            check_leaves([out], "grad")
         depends = _output_of_level(out, level)
         value = out.data if depends else out
         if shape_of(value) != ():  # also a constant array: f's output is what matters
@@ -116,8 +117,8 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
         else:
             found = backprop(out, _unit(value), targets=inputs)
             grads = [found.get(id(t), _zeros_like(t.data)) for t in inputs]
-        grads = _unaliased([_match(g, t.data) for g, t in zip(grads, inputs)], args)
-        (value,) = _unaliased([value], args)
+        value, *grads = _unaliased([value, *(_match(g, t.data) for g, t in zip(grads, inputs))],
+                                   args)
         if has_aux:
             value = (value, aux)
         return value, grads[0] if single else tuple(grads)
@@ -147,19 +148,43 @@ def _values_at(x: Any, level: int) -> Any:
     return tree_map(lambda v: v.data if _output_of_level(v, level) else v, x)
 
 
-def _unaliased(results: list[Any], sources: Sequence[Any]) -> list[Any]:
+def _unaliased(results: list[Any], *sources: Sequence[Any]) -> list[Any]:
     """``results`` with each array that may share memory with an array among ``sources`` (the
     caller's arguments) or with an earlier result replaced by a copy: the caller may write
     into what a transform returns. An array that shares nothing is returned as it is."""
-    arrays = [a for a in sources if type(a) is np.ndarray]
+    for r in results:
+        if type(r) is np.ndarray:
+            break
+    else:  # floats: nothing can alias
+        return results
+    arrays = [a for group in sources for a in group if type(a) is np.ndarray]
     fresh = []
     for r in results:
         if type(r) is np.ndarray:
-            if any(np.may_share_memory(r, a) for a in arrays):
+            if any(_may_share(r, a) for a in arrays):
                 r = r.copy()
             arrays.append(r)
         fresh.append(r)
     return fresh
+
+
+def _may_share(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays may share memory: a view and what it views share their owner;
+    arrays of two different owners do not (that is cheaper than np.may_share_memory)."""
+    ra, rb = _owner(a), _owner(b)
+    if ra is rb:
+        return True
+    if type(ra) is np.ndarray and type(rb) is np.ndarray and ra.flags.owndata and rb.flags.owndata:
+        return False
+    return bool(np.may_share_memory(a, b))  # memory of another object (a buffer, a mmap)
+
+
+def _owner(a: np.ndarray) -> Any:
+    base = a.base
+    while base is not None:
+        a = base
+        base = getattr(a, "base", None) if type(a) is np.ndarray else None
+    return a
 
 
 def _unit(value: Any) -> Any:
@@ -180,8 +205,8 @@ def _match(g: Any, like: Any) -> Any:
         if g.shape != like.shape:
             g = np.broadcast_to(g, like.shape).copy()
         return g
-    if type(like) is float and isinstance(g, np.ndarray | np.floating):
-        return float(g)
+    if type(like) is float:
+        return float(g) if isinstance(g, np.ndarray | np.floating) else g
     float_of = getattr(like, "_float_result", None)  # a jit Tracer standing for a float
     return g if float_of is None else float_of(g)
 
@@ -214,7 +239,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
             for k, g in found.items():
                 grads[k] = g if k not in grads else grads[k] + g
         found = [_match(grads.get(id(t), _zeros_like(t.data)), t.data) for t in inputs]
-        return tuple(_unaliased(found, (*primals, *cts)))
+        return tuple(_unaliased(found, primals, cts))
 
     return unflatten(out_def, values), vjp_fn
 
@@ -235,10 +260,9 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         out = f(*duals)
     outs, out_def = flatten(out)
     check_leaves(outs, "jvp")
-    pairs = [_split_dual(o, level, batch=()) for o in outs]
-    values = _unaliased([v for v, _ in pairs], (*primals, *tangents))
-    tangents_out = _unaliased([t for _, t in pairs], (*primals, *tangents, *values))
-    return unflatten(out_def, values), unflatten(out_def, tangents_out)
+    both = _unaliased([part for o in outs for part in _split_dual(o, level, ())], primals,
+                      tangents)  # value 0, tangent 0, value 1, ...
+    return unflatten(out_def, both[0::2]), unflatten(out_def, both[1::2])
 
 
 def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]:

@@ -59,6 +59,7 @@ class TreeDef:
 
 
 _LEAF_DEF = TreeDef(_LEAF, None, ())
+_PLAIN = frozenset({float, int, np.ndarray, np.float64, np.float32})  # leaves for sure
 
 
 def _is_namedtuple(x: Any) -> bool:
@@ -67,6 +68,9 @@ def _is_namedtuple(x: Any) -> bool:
 
 def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
     """The leaves of ``tree`` (depth first, dicts in their own key order) and its structure."""
+    # the usual single output, without the walk
+    if type(tree) in _PLAIN or getattr(tree, "_is_bobodiff_wrapper", False):
+        return [tree], _LEAF_DEF
     leaves: list[Any] = []
     return leaves, _flatten(tree, leaves)
 
@@ -90,6 +94,8 @@ def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
 
 def unflatten(treedef: TreeDef, leaves: Any) -> Any:
     """The pytree of structure ``treedef`` holding ``leaves`` (in :func:`flatten`'s order)."""
+    if treedef.kind == _LEAF and len(leaves) == 1:
+        return leaves[0]
     it = iter(leaves)
     out = _unflatten(treedef, it)
     if next(it, _LEAF) is not _LEAF:
@@ -132,6 +138,8 @@ def check_leaves(leaves: list[Any], what: str) -> None:
     """Raise a TypeError naming the first leaf that is not a number, an array or a
     bobodiff value (what a differentiated output may hold)."""
     for leaf in leaves:
+        if type(leaf) in _PLAIN or getattr(leaf, "_is_bobodiff_wrapper", False):
+            continue
         if not (isinstance(leaf, float | int | np.ndarray | np.number)
                 or getattr(leaf, "_is_bobodiff_wrapper", False)):
             raise TypeError(f"{what}: an output leaf is a {type(leaf).__name__}; outputs must "
