@@ -206,7 +206,7 @@ def _match(g: Any, like: Any) -> Any:
             g = np.broadcast_to(g, like.shape).copy()
         return g
     if type(like) is float:
-        return float(g) if isinstance(g, np.ndarray | np.floating) else g
+        return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
     float_of = getattr(like, "_float_result", None)  # a jit Tracer standing for a float
     return g if float_of is None else float_of(g)
 
@@ -330,7 +330,10 @@ def _jacfwd_one(f: Callable, args: tuple, i: int) -> Any:
         out = f(*args)
     outs, out_def = flatten(out)
     check_leaves(outs, "jacfwd")
-    return [_to_jacobian(o, level, batch, in_shape) for o in outs], out_def
+    jacs = [_to_jacobian(o, level, batch, in_shape) for o in outs]
+    if not batch:  # a float input: the derivative of a scalar output is a float too
+        jacs = [_match(j, x) if shape_of(j) == () else j for j in jacs]
+    return jacs, out_def
 
 
 def _to_jacobian(out: Any, level: int, batch: tuple[int, ...], in_shape: tuple) -> Any:

@@ -111,9 +111,11 @@ class Tracer(Wrapper):
         for a float argument: float in, float out, as without jit."""
         if type(self.value) is not float:
             return g
-        if type(g) is Tracer and g.trace is self.trace and type(g.value) is not float:
-            return self.trace.as_float(g)
-        return float(g) if isinstance(g, np.ndarray | np.floating) else g
+        if type(g) is Tracer:
+            if g.trace is self.trace and type(g.value) is not float and g.shape == ():
+                return self.trace.as_float(g)
+            return g
+        return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
 
 
 # How each primitive is written out. Operands are names or literals.

@@ -356,6 +356,8 @@ FLOAT_CASES = {
     "grad": lambda f: bd.grad(f, argnums=(0, 1)),
     "value_and_grad": lambda f: (lambda *a: bd.value_and_grad(f, argnums=(0, 1))(*a)[1]),
     "vjp": lambda f: (lambda *a: bd.vjp(f, *a)[1](1.0)),
+    "jacfwd": lambda f: bd.jacfwd(f, argnums=(0, 1)),
+    "jacrev": lambda f: bd.jacrev(f, argnums=(0, 1)),
 }
 
 
