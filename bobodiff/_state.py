@@ -7,17 +7,29 @@ from contextlib import contextmanager
 
 
 class _State:
-    __slots__ = ("depth", "grad_enabled")
+    __slots__ = ("depth", "grad_enabled", "no_grad_depth")
 
     def __init__(self) -> None:
         # Each active transformation (grad, jvp, ...) runs one level deeper. A Dual or Tensor
         # remembers the level it was made at, so values of an outer transformation seen
         # inside an inner one are constants there (no perturbation confusion).
         self.depth = 0
+        # Grad mode per level: when ``grad_enabled`` is False (inside ``no_grad``), Tensors
+        # of levels up to ``no_grad_depth`` (those that existed when the block was entered)
+        # record nothing, while a transformation started inside the block records its own,
+        # deeper, level as usual: no_grad governs the user's Tensors, not a transform's own
+        # graph (as torch.func and JAX). The engines test ``grad_enabled`` first, so the
+        # usual case costs one attribute load.
         self.grad_enabled = True
+        self.no_grad_depth = -1
 
 
 STATE = _State()
+
+
+def recording(level: int) -> bool:
+    """Whether operations on Tensors of ``level`` record a graph now."""
+    return STATE.grad_enabled or level > STATE.no_grad_depth
 
 
 @contextmanager

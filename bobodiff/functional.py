@@ -5,8 +5,13 @@ run forward mode; ``hessian`` is ``jacfwd(jacrev(f))``. Each call wraps its inpu
 level deeper than whatever surrounds it, so transformations nest (``grad(grad(f))``) and
 values closed over from an outer transformation are constants of the inner one.
 
-Inputs may be Python floats or NumPy arrays (float32 stays float32); ``argnums`` may be an
-int or a tuple of ints (then the result is a tuple).
+Inputs may be Python floats or NumPy arrays (float32 stays float32, a float gets a float);
+``argnums`` may be an int or a tuple of ints (then the result is a tuple). Outputs (and
+``aux``) may be pytrees: nested tuples, lists and dicts of values (see :mod:`bobodiff.tree`).
+A Jacobian of a tuple ``argnums`` is nested as in JAX: ``result[output leaf][argnum]``.
+
+Every transform records its own graph whatever the ambient ``no_grad()`` (which governs the
+user's Tensors only), and no array it returns shares memory with an argument of the call.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ._state import new_level
 from .forward import Basis, Dual
 from .reverse import Tensor, backprop
 from .rules import shape_of
+from .tree import check_leaves, flatten, same_structure, tree_map, unflatten
 
 __all__ = ["grad", "value_and_grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian"]
 
@@ -96,20 +102,23 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
                                 + (f" of {len(out)}" if isinstance(out, tuple | list) else ""))
             out, aux = out
             aux = _values_at(aux, level)
-        if isinstance(out, tuple | list):
-            raise TypeError(f"grad requires f to return a scalar, but it returned a "
+        if isinstance(out, tuple | list | dict):
+            raise TypeError(f"grad needs a scalar output, but f returned a "
                             f"{type(out).__name__} of {len(out)}; use jacrev or vjp")
-        if not _output_of_level(out, level):  # f does not depend on its inputs
+        if type(out) is not Tensor:
+            check_leaves([out], "grad")
+        depends = _output_of_level(out, level)
+        value = out.data if depends else out
+        if shape_of(value) != ():  # also a constant array: f's output is what matters
+            raise TypeError(f"grad needs a scalar output, but f returned shape "
+                            f"{shape_of(value)}; use jacrev for vector outputs")
+        if not depends:  # f does not depend on its inputs
             grads = [_zeros_like(t.data) for t in inputs]
-            value = out
         else:
-            value = out.data
-            if shape_of(value) != ():
-                raise TypeError(f"grad requires f to return a scalar, but it returned shape "
-                                f"{shape_of(value)}; use jacrev for vector outputs")
             found = backprop(out, _unit(value), targets=inputs)
             grads = [found.get(id(t), _zeros_like(t.data)) for t in inputs]
-        grads = [_match(g, t.data) for g, t in zip(grads, inputs)]
+        value, *grads = _unaliased([value, *(_match(g, t.data) for g, t in zip(grads, inputs))],
+                                   args)
         if has_aux:
             value = (value, aux)
         return value, grads[0] if single else tuple(grads)
@@ -134,11 +143,48 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
 
 
 def _values_at(x: Any, level: int) -> Any:
-    """``x`` (a value, or tuples and lists of them) with this level's Tensors replaced by
-    their values."""
-    if isinstance(x, tuple | list):
-        return type(x)(_values_at(item, level) for item in x)
-    return x.data if _output_of_level(x, level) else x
+    """``x`` (a value, or a pytree of them) with this level's Tensors replaced by their
+    values."""
+    return tree_map(lambda v: v.data if _output_of_level(v, level) else v, x)
+
+
+def _unaliased(results: list[Any], *sources: Sequence[Any]) -> list[Any]:
+    """``results`` with each array that may share memory with an array among ``sources`` (the
+    caller's arguments) or with an earlier result replaced by a copy: the caller may write
+    into what a transform returns. An array that shares nothing is returned as it is."""
+    for r in results:
+        if type(r) is np.ndarray:
+            break
+    else:  # floats: nothing can alias
+        return results
+    arrays = [a for group in sources for a in group if type(a) is np.ndarray]
+    fresh = []
+    for r in results:
+        if type(r) is np.ndarray:
+            if any(_may_share(r, a) for a in arrays):
+                r = r.copy()
+            arrays.append(r)
+        fresh.append(r)
+    return fresh
+
+
+def _may_share(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays may share memory: a view and what it views share their owner;
+    arrays of two different owners do not (that is cheaper than np.may_share_memory)."""
+    ra, rb = _owner(a), _owner(b)
+    if ra is rb:
+        return True
+    if type(ra) is np.ndarray and type(rb) is np.ndarray and ra.flags.owndata and rb.flags.owndata:
+        return False
+    return bool(np.may_share_memory(a, b))  # memory of another object (a buffer, a mmap)
+
+
+def _owner(a: np.ndarray) -> Any:
+    base = a.base
+    while base is not None:
+        a = base
+        base = getattr(a, "base", None) if type(a) is np.ndarray else None
+    return a
 
 
 def _unit(value: Any) -> Any:
@@ -159,26 +205,29 @@ def _match(g: Any, like: Any) -> Any:
         if g.shape != like.shape:
             g = np.broadcast_to(g, like.shape).copy()
         return g
-    if type(like) is float and isinstance(g, np.ndarray):
-        return float(g)
-    return g
+    if type(like) is float:
+        return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
+    float_of = getattr(like, "_float_result", None)  # a jit Tracer standing for a float
+    return g if float_of is None else float_of(g)
 
 
 def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns one gradient per primal.
 
-    When ``f`` returns a tuple, the cotangent is a tuple of the same length.
+    When ``f`` returns a pytree (tuple, list, dict), the cotangent is a pytree of the same
+    structure.
     """
     out, inputs, level = _reverse_pass(f, primals, tuple(range(len(primals))), "vjp")
-    is_tuple = isinstance(out, tuple | list)
-    outs = tuple(out) if is_tuple else (out,)
-    values = tuple(o.data if _output_of_level(o, level) else o for o in outs)
+    outs, out_def = flatten(out)
+    check_leaves(outs, "vjp")
+    values = _unaliased([o.data if _output_of_level(o, level) else o for o in outs], primals)
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
-        cts = tuple(cotangent) if is_tuple else (cotangent,)
-        if is_tuple and not isinstance(cotangent, tuple | list) or len(cts) != len(outs):
-            raise ValueError(f"vjp: f returned {len(outs)} outputs; pass a tuple of "
-                             f"{len(outs)} cotangents")
+        cts, ct_def = flatten(cotangent)
+        if not same_structure(ct_def, out_def):
+            raise ValueError(f"vjp: f returned {len(outs)} output(s) structured as "
+                             f"{out_def!r}; pass cotangents of that structure (a tuple of "
+                             f"{len(outs)} cotangents for a tuple), not {ct_def!r}")
         grads: dict[int, Any] = {}
         for o, value, ct in zip(outs, values, cts):
             if shape_of(ct) != shape_of(value):
@@ -189,9 +238,10 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
             found = backprop(o, ct, retain_graph=True, targets=inputs)
             for k, g in found.items():
                 grads[k] = g if k not in grads else grads[k] + g
-        return tuple(_match(grads.get(id(t), _zeros_like(t.data)), t.data) for t in inputs)
+        found = [_match(grads.get(id(t), _zeros_like(t.data)), t.data) for t in inputs]
+        return tuple(_unaliased(found, primals, cts))
 
-    return (type(out)(values) if is_tuple else values[0]), vjp_fn
+    return unflatten(out_def, values), vjp_fn
 
 
 def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
@@ -208,14 +258,16 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
                                  f"{shape_of(t)}")
             duals.append(Dual._make(p, t, level))
         out = f(*duals)
-    return _split_dual(out, level, batch=())
+    outs, out_def = flatten(out)
+    check_leaves(outs, "jvp")
+    both = _unaliased([part for o in outs for part in _split_dual(o, level, ())], primals,
+                      tangents)  # value 0, tangent 0, value 1, ...
+    return unflatten(out_def, both[0::2]), unflatten(out_def, both[1::2])
 
 
 def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]:
-    """Value and tangent of ``out`` at ``level`` (zero tangent when ``out`` is a constant)."""
-    if isinstance(out, tuple | list):
-        pairs = [_split_dual(o, level, batch) for o in out]
-        return type(out)(p[0] for p in pairs), type(out)(p[1] for p in pairs)
+    """Value and tangent of one output ``out`` at ``level`` (zero tangent when ``out`` is a
+    constant)."""
     if type(out) is Dual and out._level == level:
         value, tangent = out.value, out.tangent
     else:
@@ -240,13 +292,19 @@ def _float_dtype(x: Any) -> Any:
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """``f`` -> its Jacobian by forward mode, shape ``out.shape + in.shape``.
 
-    All directions travel in one pass, as a leading axis of the tangents.
+    All directions travel in one pass, as a leading axis of the tangents. With a pytree
+    output, each leaf gets its Jacobian; with a tuple ``argnums``, each leaf's Jacobian is a
+    tuple over the argnums (``result[output][argnum]``, as JAX).
     """
 
     def jacfwd_f(*args: Any) -> Any:
         nums, single = _argnums(argnums, len(args))
-        jacs = tuple(_jacfwd_one(f, args, i) for i in nums)
-        return jacs[0] if single else jacs
+        per_arg = [_jacfwd_one(f, args, i) for i in nums]  # (leaves, structure) per argnum
+        out_def = per_arg[0][1]
+        leaves = [_unaliased(jacs, args) for jacs, _ in per_arg]
+        if single:
+            return unflatten(out_def, leaves[0])
+        return unflatten(out_def, [tuple(by_arg) for by_arg in zip(*leaves)])
 
     jacfwd_f.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
     return jacfwd_f
@@ -270,12 +328,15 @@ def _jacfwd_one(f: Callable, args: tuple, i: int) -> Any:
             args[i] = Dual._make(x, basis, level)
             batch = (size,)
         out = f(*args)
-    return _to_jacobian(out, level, batch, in_shape)
+    outs, out_def = flatten(out)
+    check_leaves(outs, "jacfwd")
+    jacs = [_to_jacobian(o, level, batch, in_shape) for o in outs]
+    if not batch:  # a float input: the derivative of a scalar output is a float too
+        jacs = [_match(j, x) if shape_of(j) == () else j for j in jacs]
+    return jacs, out_def
 
 
 def _to_jacobian(out: Any, level: int, batch: tuple[int, ...], in_shape: tuple) -> Any:
-    if isinstance(out, tuple | list):
-        return type(out)(_to_jacobian(o, level, batch, in_shape) for o in out)
     _, tangent = _split_dual(out, level, batch)
     if not batch:
         return tangent
@@ -289,7 +350,10 @@ def _to_jacobian(out: Any, level: int, batch: tuple[int, ...], in_shape: tuple) 
 
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``f`` -> its Jacobian by reverse mode (one backward pass per output element)."""
+    """``f`` -> its Jacobian by reverse mode (one backward pass per output element).
+
+    Nested as :func:`jacfwd`: ``result[output][argnum]`` for a tuple ``argnums``.
+    """
 
     def jacrev_f(*args: Any) -> Any:
         nums, single = _argnums(argnums, len(args))
@@ -301,18 +365,16 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             return f(*full)
 
         value, vjp_fn = vjp(f_of_selected, *(args[i] for i in nums))
-        if isinstance(value, tuple | list):  # one Jacobian per output, as JAX
-            zeros = tuple(_zeros_like(v) for v in value)
+        values, out_def = flatten(value)
+        zeros = [_zeros_like(v) for v in values]
 
-            def component(j: int) -> Any:
-                def vjp_j(ct: Any) -> tuple[Any, ...]:
-                    return vjp_fn(zeros[:j] + (ct,) + zeros[j + 1:])
-                jac = _jacobian_rows(value[j], vjp_j, len(nums))
-                return jac[0] if single else jac
+        def component(j: int) -> Any:  # the Jacobians of output leaf j
+            def vjp_j(ct: Any) -> tuple[Any, ...]:
+                return vjp_fn(unflatten(out_def, zeros[:j] + [ct] + zeros[j + 1:]))
+            jac = tuple(_unaliased(list(_jacobian_rows(values[j], vjp_j, len(nums))), args))
+            return jac[0] if single else jac
 
-            return type(value)(component(j) for j in range(len(value)))
-        jacs = _jacobian_rows(value, vjp_fn, len(nums))
-        return jacs[0] if single else tuple(jacs)
+        return unflatten(out_def, [component(j) for j in range(len(values))])
 
     jacrev_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return jacrev_f
@@ -339,5 +401,9 @@ def _jacobian_rows(value: Any, vjp_fn: Callable, n_inputs: int) -> tuple[Any, ..
 
 
 def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """``f`` -> its Hessian, ``jacfwd(jacrev(f))`` (forward-over-reverse)."""
+    """``f`` -> its Hessian, ``jacfwd(jacrev(f))`` (forward-over-reverse).
+
+    With a tuple ``argnums``, ``H[i][j]`` is the block of second derivatives with respect to
+    ``args[argnums[i]]`` and ``args[argnums[j]]``, of shape ``x_i.shape + x_j.shape``.
+    """
     return jacfwd(jacrev(f, argnums), argnums)

@@ -48,6 +48,7 @@ import numpy as np
 from ._state import new_level
 from .core import Wrapper, compute
 from .rules import ELEMENTWISE, MATH, NON_DIFFERENTIABLE, NUMPY, backend_for, shape_of
+from .tree import flatten
 
 __all__ = ["jit", "Jitted", "TracerControlFlowError"]
 
@@ -104,6 +105,17 @@ class Tracer(Wrapper):
 
     def __repr__(self) -> str:
         return f"Tracer({self.name}, shape={self.shape})"
+
+    def _float_result(self, g: Any) -> Any:
+        """``g`` (a gradient with respect to this value) as a Python float when this stands
+        for a float argument: float in, float out, as without jit."""
+        if type(self.value) is not float:
+            return g
+        if type(g) is Tracer:
+            if g.trace is self.trace and type(g.value) is not float and g.shape == ():
+                return self.trace.as_float(g)
+            return g
+        return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
 
 
 # How each primitive is written out. Operands are names or literals.
@@ -191,6 +203,17 @@ class _Trace:
             literal = repr(value) if _is_simple_literal(value) else self.constant(value)
             args.append(f"{key}={literal}")
         return f"{self.function(backend, name)}({', '.join(args)})"
+
+    def as_float(self, x: Tracer) -> Tracer:
+        """``float(x)`` for a traced 0-d value, recorded."""
+        expr = f"float({x.name})"
+        name = self.by_expr.get(expr)
+        if name is None:
+            name = self.by_expr[expr] = self.fresh()
+            value = float(np.asarray(x.value).reshape(()))
+            self.lines.append(_Line(name, expr, (x.name,), "float", (x.name,), {}, value))
+            self.names.add(name)
+        return Tracer(float(np.asarray(x.value).reshape(())), name, self, x._level)
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:
         values = [a.value if type(a) is Tracer and a._level == level else a for a in args]
@@ -473,21 +496,50 @@ def _safe_name(fun: Callable[..., Any]) -> str:
 
 
 def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Line], str]:
-    """Lines needed for ``out`` (dead code dropped) and the expression that returns it."""
+    """Lines needed for ``out`` (a pytree; dead code dropped) and the expression that
+    returns it. An array output that could be (a view of) an argument, a constant or another
+    output is returned as a copy: the caller may write into what it gets."""
+    lines = {line.name: line for line in trace.lines}
+    returned: set[str] = set()
 
-    def ref(x: Any) -> str:
-        if isinstance(x, tuple | list):
-            inner = ", ".join(ref(v) for v in x)
-            return f"({inner},)" if isinstance(x, tuple) and len(x) == 1 else (
-                f"({inner})" if isinstance(x, tuple) else f"[{inner}]")
+    def may_alias(name: str) -> bool:
+        line = lines.get(name)
+        if line is None:  # an argument or a constant
+            return True
+        return line.op in _VIEWS and bool(line.refs) and may_alias(line.refs[0])
+
+    def leaf(x: Any) -> str:
         if type(x) is Tracer:
             if x._level != level:
                 raise TypeError("jit: the function returned a value traced by another jit")
-            return x.name
+            name = x.name
+            if type(x.value) is np.ndarray and (name in returned or may_alias(name)):
+                return f"{name}.copy()"
+            returned.add(name)
+            return name
         if getattr(x, "_is_bobodiff_wrapper", False):
             raise TypeError(f"jit: the traced function returned a {type(x).__name__}; return "
                             "plain values (e.g. use value_and_grad rather than Tensor.backward)")
-        return trace.constant(x)
+        name = trace.constant(x)
+        return f"{name}.copy()" if type(x) is np.ndarray else name
+
+    def key(k: Any) -> str:
+        return repr(k) if _is_simple_literal(k) else trace.constant(k)
+
+    def ref(x: Any) -> str:  # the pytree's expression, as tree.flatten reads it
+        t = type(x)
+        if t is dict:
+            return "{" + ", ".join(f"{key(k)}: {ref(v)}" for k, v in x.items()) + "}"
+        if x is None:
+            return "None"
+        if t is tuple or t is list or isinstance(x, tuple) and hasattr(t, "_fields"):
+            inner = ", ".join(ref(v) for v in x)
+            if t is list:
+                return f"[{inner}]"
+            if t is not tuple:  # a namedtuple
+                return f"{trace.constant(t)}({inner})"
+            return f"({inner},)" if len(x) == 1 else f"({inner})"
+        return leaf(x)
 
     result = ref(out)
     live = {x.name for x in _leaves(out) if type(x) is Tracer}
@@ -556,9 +608,11 @@ def _inline_single_uses(kept: list[_Line], result: str, free: bool = False) -> l
 
 
 def _leaves(x: Any) -> list[Any]:
-    if isinstance(x, tuple | list):
-        return [leaf for v in x for leaf in _leaves(v)]
-    return [x]
+    return flatten(x)[0]
+
+
+# Primitives whose NumPy result may be a view of their first operand.
+_VIEWS = frozenset({"reshape", "transpose", "getitem", "broadcast_to"})
 
 
 # -- the chunked program ------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._state import STATE
+from ._state import STATE, recording
 from .core import Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
@@ -118,7 +118,7 @@ class Tensor(Wrapper):
     def _apply(
         cls, rule: Any, args: tuple[Any, ...], params: dict[str, Any], level: int
     ) -> Tensor:
-        enabled = STATE.grad_enabled
+        enabled = STATE.grad_enabled or level > STATE.no_grad_depth
         a = args[0]
         if type(a) is Tensor and a._level == level:
             x0 = a.data
@@ -197,7 +197,7 @@ class Tensor(Wrapper):
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                if self.requires_grad and STATE.grad_enabled:
+                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                     # _float_node(x + other, self._level, self, None, 1.0, None), inlined
                     t = _new_tensor(Tensor)
                     t.data = x + other
@@ -213,7 +213,8 @@ class Tensor(Wrapper):
                     return t
                 return _float_constant(x + other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
-                if STATE.grad_enabled and (self.requires_grad or other.requires_grad):
+                if (STATE.grad_enabled or self._level > STATE.no_grad_depth) and (
+                        self.requires_grad or other.requires_grad):
                     # _float_node(x + y, level, self, other, 1.0, 1.0), inlined
                     t = _new_tensor(Tensor)
                     t.data = x + other.data
@@ -236,7 +237,7 @@ class Tensor(Wrapper):
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
             # other + self; Python's sum() starts from the int 0
-            if self.requires_grad and STATE.grad_enabled:
+            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                 # _float_node(other + x, self._level, self, None, 1.0, None), inlined
                 t = _new_tensor(Tensor)
                 t.data = other + x
@@ -260,7 +261,7 @@ class Tensor(Wrapper):
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                if self.requires_grad and STATE.grad_enabled:
+                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                     return _float_node(x - other, self._level, self, None, 1.0, None)
                 return _float_constant(x - other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
@@ -272,7 +273,7 @@ class Tensor(Wrapper):
     def __rsub__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
-            if self.requires_grad and STATE.grad_enabled:
+            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                 return _float_node(other - x, self._level, self, None, -1.0, None)
             return _float_constant(other - x, self._level)
         if _same_level(self, other):
@@ -284,7 +285,7 @@ class Tensor(Wrapper):
         if type(x) is float:
             k = type(other)
             if k is float or k is int:
-                if self.requires_grad and STATE.grad_enabled:
+                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                     # _float_node(x * other, self._level, self, None, other, None), inlined
                     t = _new_tensor(Tensor)
                     t.data = x * other
@@ -301,7 +302,8 @@ class Tensor(Wrapper):
                 return _float_constant(x * other, self._level)
             if k is Tensor and type(other.data) is float and other._level == self._level:
                 y = other.data
-                if STATE.grad_enabled and (self.requires_grad or other.requires_grad):
+                if (STATE.grad_enabled or self._level > STATE.no_grad_depth) and (
+                        self.requires_grad or other.requires_grad):
                     # _float_node(x * y, level, self, other, y, x), inlined
                     t = _new_tensor(Tensor)
                     t.data = x * y
@@ -323,7 +325,7 @@ class Tensor(Wrapper):
     def __rmul__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and (type(other) is float or type(other) is int):
-            if self.requires_grad and STATE.grad_enabled:
+            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                 return _float_node(other * x, self._level, self, None, other, None)
             return _float_constant(other * x, self._level)
         if _same_level(self, other):
@@ -333,7 +335,7 @@ class Tensor(Wrapper):
     def __neg__(self) -> Tensor:
         x = self.data
         if type(x) is float:
-            if self.requires_grad and STATE.grad_enabled:
+            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                 return _float_node(-x, self._level, self, None, -1.0, None)
             return _float_constant(-x, self._level)
         return apply(_NEG, (self,))
@@ -356,7 +358,7 @@ class Tensor(Wrapper):
             # NumPy does (inf and a warning).
             try:
                 out = x**other
-                if self.requires_grad and STATE.grad_enabled:
+                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
                     return _float_node(out, self._level, self, None, other * x ** (other - 1),
                                        None)
                 return _float_constant(out, self._level)
@@ -392,7 +394,7 @@ _NUMBER = (float, int)
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
     """``rule`` on two operands of one level (Tensors or plain numbers): the operators'
     fast path, which skips dispatch and goes straight to ``math`` on floats."""
-    enabled = STATE.grad_enabled
+    enabled = STATE.grad_enabled or level > STATE.no_grad_depth
     if type(a) is Tensor:
         x0 = a.data
         p0 = a if enabled and a.requires_grad else None
@@ -422,7 +424,7 @@ def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
     x0 = x.data
     if type(x0) is float:
         out = math_fn(x0)
-        if x.requires_grad and STATE.grad_enabled:
+        if x.requires_grad and (STATE.grad_enabled or x._level > STATE.no_grad_depth):
             d = rule.partials[0](MATH, x0, out)
             # _float_node(out, x._level, x, None, d, None), inlined
             t = _new_tensor(Tensor)
@@ -439,7 +441,7 @@ def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
             return t
         return _float_constant(out, x._level)
     out = compute(rule, (x0,), _NO_PARAMS)
-    p0 = x if STATE.grad_enabled and x.requires_grad else None
+    p0 = x if x.requires_grad and recording(x._level) else None
     return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
 
 
@@ -482,7 +484,7 @@ def _float_node(out: float, level: int, p0: Tensor | None, p1: Tensor | None, d0
 
 def _float_binary(out: float, a: Tensor, b: Tensor, d0: Any, d1: Any) -> Tensor:
     """``out`` made from two float Tensors of one level: a node if one needs a gradient."""
-    if STATE.grad_enabled:
+    if STATE.grad_enabled or a._level > STATE.no_grad_depth:
         r0 = a.requires_grad
         r1 = b.requires_grad
         if r0 or r1:
@@ -799,29 +801,36 @@ def _structural_grads(rule: Any, g: Any, x0: Any, x1: Any, out: Any, params: Any
 
 @contextmanager
 def no_grad() -> Iterator[None]:
-    """Within this block, operations on tensors record no graph."""
-    previous = STATE.grad_enabled
+    """Within this block, operations on the tensors that exist around it record no graph.
+
+    A transformation called inside the block (``grad``, ``jacrev``, ``jit`` ...) still
+    records its own graph, as in torch.func and JAX: its result does not depend on the
+    grad mode around it.
+    """
+    previous = STATE.grad_enabled, STATE.no_grad_depth
     STATE.grad_enabled = False
+    STATE.no_grad_depth = STATE.depth
     try:
         yield
     finally:
-        STATE.grad_enabled = previous
+        STATE.grad_enabled, STATE.no_grad_depth = previous
 
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
     """Within this block, operations record a graph again (inside ``no_grad``)."""
-    previous = STATE.grad_enabled
+    previous = STATE.grad_enabled, STATE.no_grad_depth
     STATE.grad_enabled = True
+    STATE.no_grad_depth = -1
     try:
         yield
     finally:
-        STATE.grad_enabled = previous
+        STATE.grad_enabled, STATE.no_grad_depth = previous
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations on tensors currently record a graph."""
-    return STATE.grad_enabled
+    """Whether operations on tensors made here (at the current level) record a graph."""
+    return recording(STATE.depth)
 
 
 @contextmanager
