@@ -18,7 +18,9 @@ from .functions import (
     abs,
     cos,
     exp,
+    expm1,
     log,
+    log1p,
     matmul,
     maximum,
     mean,
@@ -26,6 +28,7 @@ from .functions import (
     reshape,
     sigmoid,
     sin,
+    softplus,
     sqrt,
     sum,
     tan,
@@ -39,8 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutoDiff", "Basis", "Directions", "Dual", "Tensor", "abs", "constant", "cos",
-    "enable_grad", "exp", "explain", "gc_paused", "grad", "hessian", "is_grad_enabled", "jacfwd", "jit",
-    "jacrev", "jvp", "log", "matmul", "maximum", "mean", "nn", "no_grad", "relu", "reshape",
-    "rules", "sigmoid", "sin", "sqrt", "sum", "tan", "tanh", "transpose", "value_and_grad",
-    "variable", "variables", "vjp",
+    "enable_grad", "exp", "explain", "expm1", "gc_paused", "grad", "hessian", "is_grad_enabled",
+    "jacfwd", "jit", "jacrev", "jvp", "log", "log1p", "matmul", "maximum", "mean", "nn",
+    "no_grad", "relu", "reshape", "rules", "sigmoid", "sin", "softplus", "sqrt", "sum", "tan",
+    "tanh", "transpose", "value_and_grad", "variable", "variables", "vjp",
 ]
