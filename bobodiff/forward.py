@@ -187,7 +187,7 @@ def _times(t: Any, m: np.ndarray) -> Any:
         r = _read_only(m)
     else:
         r = _np_matmul(t, m) if type(m) is np.ndarray and type(t) is np.ndarray else t @ m
-    # a vector result keeps the deferral going (a following tanh only scales it)
+    # a vector result keeps the deferral going (an elementwise op after it only scales it)
     return Scaled(r, 1.0) if len(shape_of(r)) == 2 else r
 
 

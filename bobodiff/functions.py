@@ -15,48 +15,35 @@ from .forward import Dual
 from .forward import unary as forward_unary
 from .reverse import Tensor
 from .reverse import unary as reverse_unary
-from .rules import MATH, RULES
-
-__all__ = [
-    "sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "maximum",
-    "sum", "mean", "reshape", "transpose", "matmul",
-]
+from .rules import ELEMENTWISE, RULES
 
 
-def _unary(name: str, doc: str) -> Any:
-    rule = RULES[name]
-    on_float = getattr(MATH, name)
+def _named(rule: Any) -> Any:
+    """The public function of an elementwise rule that has primals (``bobodiff.sin``, ...)."""
+    on_float = rule.on_float
+    if rule.arity == 2:
+        def fn(x: Any, y: Any) -> Any:
+            return apply(rule, (x, y))
+    else:
+        def fn(x: Any) -> Any:
+            t = type(x)
+            if t is float:
+                return on_float(x)
+            if t is Tensor:
+                return reverse_unary(rule, on_float, x)
+            if t is Dual:
+                return forward_unary(rule, on_float, x)
+            return apply(rule, (x,))
 
-    def fn(x: Any) -> Any:
-        t = type(x)
-        if t is float:
-            return on_float(x)
-        if t is Tensor:
-            return reverse_unary(rule, on_float, x)
-        if t is Dual:
-            return forward_unary(rule, on_float, x)
-        return apply(rule, (x,))
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
+    fn.__name__ = fn.__qualname__ = rule.name
+    fn.__doc__ = rule.doc
     return fn
 
 
-sin = _unary("sin", "Sine, elementwise.")
-cos = _unary("cos", "Cosine, elementwise.")
-tan = _unary("tan", "Tangent, elementwise.")
-exp = _unary("exp", "Exponential, elementwise.")
-log = _unary("log", "Natural logarithm, elementwise (nan + RuntimeWarning below 0, as NumPy).")
-sqrt = _unary("sqrt", "Square root, elementwise (nan + RuntimeWarning below 0, as NumPy).")
-tanh = _unary("tanh", "Hyperbolic tangent, elementwise.")
-sigmoid = _unary("sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)), elementwise, overflow-free.")
-relu = _unary("relu", "max(x, 0), elementwise; derivative 0 at 0.")
-abs = _unary("abs", "Absolute value, elementwise; derivative 0 at 0.")  # noqa: A001
+_NAMED = [rule.name for rule in ELEMENTWISE.values() if rule.on_array is not None]
+globals().update({name: _named(ELEMENTWISE[name]) for name in _NAMED})
 
-
-def maximum(x: Any, y: Any) -> Any:
-    """Elementwise maximum; where x == y the gradient is split half and half."""
-    return apply(RULES["maximum"], (x, y))
+__all__ = [*_NAMED, "sum", "mean", "reshape", "transpose", "matmul"]
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001

@@ -121,8 +121,14 @@ class Tracer(Wrapper):
 # How each primitive is written out. Operands are names or literals.
 _INFIX = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
           "matmul": "{0} @ {1}", "neg": "-{0}"}
-_MATH_FUNCTIONS = {"sin", "cos", "tan", "exp", "log", "sqrt", "tanh"}
-_NUMPY_FUNCTIONS = {"sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "abs", "maximum", "sign"}
+# Named functions printed as ``math.name`` / ``np.name`` (the rest are bound as globals):
+# those whose primal is the math function of that name (the program falls back to the
+# uncompiled function where math raises), or the NumPy ufunc itself.
+_MATH_FUNCTIONS = {name for name, rule in ELEMENTWISE.items()
+                   if rule.arity == 1 and rule.on_array is not None and hasattr(math, name)}
+_NUMPY_FUNCTIONS = {name for name in [*ELEMENTWISE, *NON_DIFFERENTIABLE]
+                    if isinstance(getattr(NUMPY, name, None), np.ufunc)
+                    and getattr(np, name, None) is getattr(NUMPY, name)}
 _SIMPLE_PARAM_TYPES = (type(None), bool, int, str)
 
 
@@ -687,10 +693,10 @@ def _helper_loop(jobs: queue.SimpleQueue) -> None:
             done.put(error)
 
 
+# The ufunc of each pointwise primitive, for the chunked programs' ``out=`` buffers.
 _UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
-           "neg": "np.negative", "pow": "np.power", "abs": "np.absolute",
-           **{f: f"np.{f}" for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh",
-                                     "maximum", "sign")}}
+           "neg": "np.negative", "pow": "np.power",
+           **{name: f"np.{getattr(NUMPY, name).__name__}" for name in _NUMPY_FUNCTIONS}}
 
 
 def _chunked(trace: _Trace, kept: list[_Line], outputs: list[str],

@@ -8,7 +8,8 @@ Two forms of the same layers:
   (the report's design, one graph node per scalar operation). Their forward pass runs with
   the cyclic garbage collector paused (:func:`bobodiff.gc_paused`): the graph has no cycles.
 
-Activations are named: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``None`` (identity).
+An activation is named by any one-argument elementwise function of bobodiff (its rule's
+name, e.g. ``"sigmoid"``), or ``None`` (identity).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import numpy as np
 
 from . import functions as F
 from .reverse import Tensor, gc_paused
+from .rules import ELEMENTWISE
 
 __all__ = ["Linear", "MLP", "ScalarLinear", "ScalarMLP"]
 
-ACTIVATIONS = {"sigmoid": F.sigmoid, "tanh": F.tanh, "relu": F.relu, None: lambda x: x}
+#: Activation by name: every one-argument elementwise function that the rule table makes.
+ACTIVATIONS = {**{name: getattr(F, name) for name, rule in ELEMENTWISE.items()
+                  if rule.arity == 1 and rule.on_array is not None}, None: lambda x: x}
 
 
 def _activation(name: str | None) -> Any:

@@ -13,7 +13,8 @@ Rules never compute with a concrete library: they receive ``ops``, a *backend* n
 (:data:`MATH` for Python floats, :data:`NUMPY` for arrays, :data:`GENERIC` when the values
 are themselves Duals or Tensors, which is how nested derivatives such as Hessians work).
 
-Adding a primitive = adding one entry here (and its primal function to the backends).
+Adding a primitive = adding one entry here: its primals, local derivatives and docstring;
+the backends, the public function ``bobodiff.<name>`` and the jit's printing come from it.
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ def _np_sigmoid(x: Any) -> Any:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, 1.0))
 
 
+def _m_softplus(x: float) -> float:
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): exp never overflows
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _np_softplus(x: Any) -> Any:
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
 def _m_step(x: float) -> float:
     return 1.0 if x > 0 else 0.0
 
@@ -177,6 +187,8 @@ def _np_div(a: Any, b: Any) -> Any:
     return np.divide(a, b)
 
 
+# The primals of the named elementwise functions (sin, exp, ...) are in their rule entries
+# below and installed into these backends from there.
 # Arithmetic through Python's operators: on arrays it is NumPy's, and Python numbers met
 # inside a rule (3 - 1.0 in the derivative of x**3) stay Python numbers, which NumPy treats
 # as "weak" (a float32 array stays float32), where np.subtract would make a float64.
@@ -187,17 +199,6 @@ _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
     div=_np_div,
     pow=np.power,
     neg=operator.neg,
-    sin=np.sin,
-    cos=np.cos,
-    tan=np.tan,
-    exp=np.exp,
-    log=np.log,
-    sqrt=np.sqrt,
-    tanh=np.tanh,
-    sigmoid=_np_sigmoid,
-    relu=lambda x: np.maximum(x, 0),
-    abs=np.abs,
-    maximum=np.maximum,
     sign=np.sign,
     step=_np_step,
     maxgrad=_np_maxgrad,
@@ -224,17 +225,6 @@ MATH = Backend(
         "div": _m_div,
         "pow": _m_pow,
         "neg": operator.neg,
-        "sin": math.sin,
-        "cos": math.cos,
-        "tan": math.tan,
-        "exp": _m_guard(math.exp, np.exp),
-        "log": _m_guard(math.log, np.log),
-        "sqrt": _m_guard(math.sqrt, np.sqrt),
-        "tanh": math.tanh,
-        "sigmoid": _m_sigmoid,
-        "relu": lambda x: x if x > 0.0 else 0.0,
-        "abs": abs,
-        "maximum": lambda x, y: x if x >= y else y,
         "sign": _m_sign,
         "step": _m_step,
         "maxgrad": _m_maxgrad,
@@ -316,12 +306,21 @@ class Elementwise:
     ``partial_is = (other, sign)`` says the (one-argument) local derivative is ``sign`` times
     primitive ``other`` at the same argument (sin' = cos, cos' = -sin): an engine that has
     already computed ``other`` there may use it instead of computing it again.
+    A named function gives its primal ``on_float`` (``math``, NumPy's semantics at domain
+    edges) and ``on_array`` (NumPy), and its ``doc``: the backends, the public function
+    ``bobodiff.<name>`` and the jit's printing are all made from the entry.
     """
 
     name: str
     partials: tuple[Callable[..., Any], ...]
     domain: str = "real"  # "real" | "positive" | "nonzero" | "away_from_kinks" | "tan"
     partial_is: tuple[str, float] | None = None
+    #: The primal on Python floats and on arrays, for a named function (``bobodiff.sin``);
+    #: None for an operator (``+ - * / **``, whose primals are the backends' arithmetic).
+    on_float: Callable[..., Any] | None = None
+    on_array: Callable[..., Any] | None = None
+    #: The docstring of the public function ``bobodiff.<name>`` made from this entry.
+    doc: str = ""
     arity: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -380,18 +379,45 @@ _ELEMENTWISE = [
     Elementwise("maximum", (
         lambda o, x, y, out: o.maxgrad(x, y),
         lambda o, x, y, out: o.maxgrad(y, x),
-    ), domain="away_from_kinks"),
+    ), domain="away_from_kinks", on_float=lambda x, y: x if x >= y else y,
+        on_array=np.maximum, doc="Elementwise maximum; where x == y the gradient is split half "
+                                 "and half."),
     Elementwise("neg", (lambda o, x, out: MINUS_ONE,)),
-    Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0)),
-    Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0)),
-    Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan"),
-    Elementwise("exp", (lambda o, x, out: out,)),
-    Elementwise("log", (lambda o, x, out: o.div(1.0, x),), domain="positive"),
-    Elementwise("sqrt", (lambda o, x, out: o.div(0.5, out),), domain="positive"),
-    Elementwise("tanh", (lambda o, x, out: o.sub(1.0, o.mul(out, out)),)),
-    Elementwise("sigmoid", (lambda o, x, out: o.mul(out, o.sub(1.0, out)),)),
-    Elementwise("relu", (lambda o, x, out: o.step(x),), domain="away_from_kinks"),
-    Elementwise("abs", (lambda o, x, out: o.sign(x),), domain="away_from_kinks"),
+    Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0),
+                on_float=math.sin, on_array=np.sin, doc="Sine, elementwise."),
+    Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0),
+                on_float=math.cos, on_array=np.cos, doc="Cosine, elementwise."),
+    Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan",
+                on_float=math.tan, on_array=np.tan, doc="Tangent, elementwise."),
+    Elementwise("exp", (lambda o, x, out: out,),
+                on_float=_m_guard(math.exp, np.exp), on_array=np.exp,
+                doc="Exponential, elementwise."),
+    Elementwise("expm1", (lambda o, x, out: o.add(out, 1.0),),
+                on_float=_m_guard(math.expm1, np.expm1), on_array=np.expm1,
+                doc="exp(x) - 1, elementwise, accurate near 0."),
+    Elementwise("log", (lambda o, x, out: o.div(1.0, x),), domain="positive",
+                on_float=_m_guard(math.log, np.log), on_array=np.log,
+                doc="Natural logarithm, elementwise (nan + RuntimeWarning below 0, as NumPy)."),
+    Elementwise("log1p", (lambda o, x, out: o.div(1.0, o.add(1.0, x)),), domain="positive",
+                on_float=_m_guard(math.log1p, np.log1p), on_array=np.log1p,
+                doc="log(1 + x), elementwise, accurate near 0 (nan + RuntimeWarning below -1)."),
+    Elementwise("sqrt", (lambda o, x, out: o.div(0.5, out),), domain="positive",
+                on_float=_m_guard(math.sqrt, np.sqrt), on_array=np.sqrt,
+                doc="Square root, elementwise (nan + RuntimeWarning below 0, as NumPy)."),
+    Elementwise("tanh", (lambda o, x, out: o.sub(1.0, o.mul(out, out)),),
+                on_float=math.tanh, on_array=np.tanh, doc="Hyperbolic tangent, elementwise."),
+    Elementwise("sigmoid", (lambda o, x, out: o.mul(out, o.sub(1.0, out)),),
+                on_float=_m_sigmoid, on_array=_np_sigmoid,
+                doc="Logistic sigmoid 1 / (1 + exp(-x)), elementwise, overflow-free."),
+    Elementwise("softplus", (lambda o, x, out: o.sigmoid(x),),
+                on_float=_m_softplus, on_array=_np_softplus,
+                doc="log(1 + exp(x)), elementwise, overflow-free; its derivative is sigmoid."),
+    Elementwise("relu", (lambda o, x, out: o.step(x),), domain="away_from_kinks",
+                on_float=lambda x: x if x > 0.0 else 0.0, on_array=lambda x: np.maximum(x, 0),
+                doc="max(x, 0), elementwise; derivative 0 at 0."),
+    Elementwise("abs", (lambda o, x, out: o.sign(x),), domain="away_from_kinks",
+                on_float=abs, on_array=np.abs,
+                doc="Absolute value, elementwise; derivative 0 at 0."),
 ]
 
 
@@ -568,4 +594,9 @@ RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + 
 """Every primitive bobodiff can differentiate, by name."""
 
 ELEMENTWISE: dict[str, Elementwise] = {r.name: r for r in _ELEMENTWISE}
+
+for _rule in _ELEMENTWISE:  # a named function's primals, from its entry
+    if _rule.on_array is not None:
+        setattr(NUMPY, _rule.name, _rule.on_array)
+        setattr(MATH, _rule.name, _rule.on_float)
 STRUCTURAL: dict[str, Structural] = {r.name: r for r in _STRUCTURAL}

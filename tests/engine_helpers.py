@@ -118,6 +118,24 @@ def fd_jacobian(f: Callable[..., Any], args: list[Any], i: int, h: float = 1e-6)
 # --------------------------------------------------------------------------------------
 
 
+# torch's spelling of a primitive where it is not ``torch.<name>``
+_TORCH_ELSEWHERE = {"softplus": ("torch.nn.functional", "softplus")}
+
+
+def torch_function(name: str) -> Callable[..., Any]:
+    """torch's function for the elementwise primitive ``name``."""
+    import importlib
+
+    import torch
+
+    if name in _TORCH_ELSEWHERE:
+        module, attribute = _TORCH_ELSEWHERE[name]
+        return getattr(importlib.import_module(module), attribute)
+    assert hasattr(torch, name), (
+        f"no torch.{name}: give rule {name!r} a torch equivalent in _TORCH_ELSEWHERE")
+    return getattr(torch, name)
+
+
 def to_torch(x: Any, requires_grad: bool = True) -> Any:
     import torch
 

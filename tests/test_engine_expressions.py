@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from engine_helpers import assert_close, fd_grad
+from engine_helpers import assert_close, fd_grad, torch_function
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -295,7 +295,7 @@ def eval_torch(e: Expr, args: list[Any]) -> Any:
     kids = [eval_torch(c, args) for c in e.children]
     p = e.params
     if e.op in ELEMENTWISE:
-        return getattr(torch, e.op)(*kids)
+        return torch_function(e.op)(*kids)
     (x, *rest) = kids
     if e.op == "sum":
         dims = tuple(range(x.ndim)) if p["axis"] is None else p["axis"]
