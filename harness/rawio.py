@@ -30,15 +30,19 @@ def append_lines(path: Path, lines: list[dict[str, Any]]) -> None:
     try:
         start = os.fstat(fd).st_size
         try:
-            written = 0
-            while written < len(payload):
-                written += os.write(fd, payload[written:])
+            _write_all(fd, payload)
             os.fsync(fd)
         except OSError as error:
             _cut_back(fd, start)
             raise RawWriteError(_describe(error, path)) from None
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    written = 0
+    while written < len(payload):
+        written += os.write(fd, payload[written:])
 
 
 def _cut_back(fd: int, length: int) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 from harness.report.load import read_raw
 
-NAME_KEYS = {("run", "name")}  # keys that do not change what or how a cell is measured
+# Keys that do not change what a cell measures: the run's name, and how many cells run at
+# once (an interrupted smoke run with jobs = 2 may be finished sequentially).
+FREE_KEYS = {("run", "name"), ("run", "jobs")}
 
 
 class ResumeRefused(Exception):
@@ -27,7 +29,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any
                 found.append((table, before, after))
             continue
         for key in sorted(set(before) | set(after)):
-            if (table, key) not in NAME_KEYS and before.get(key) != after.get(key):
+            if (table, key) not in FREE_KEYS and before.get(key) != after.get(key):
                 found.append((f"{table}.{key}", before.get(key), after.get(key)))
     return found
 
