@@ -1,8 +1,9 @@
 """The runner: every cell in a fresh subprocess, results appended to raw.jsonl as cells end.
 
 It knows cells, engines and experiments only by name (through the registries). Each cell's
-lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM)
-leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM,
+SIGHUP) leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+A cell dies with its runner (harness.lifecycle), even when the runner is killed outright.
 """
 
 from __future__ import annotations
@@ -242,8 +243,9 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
             resume: bool = False, progress: bool = True) -> dict[str, int]:
     """Measure every planned cell not yet in run_dir/raw.jsonl; return counts per status.
 
-    Raises Interrupted on SIGINT/SIGTERM after killing the running cell; raw.jsonl then
-    holds exactly the cells that finished.
+    Raises Interrupted on SIGINT/SIGTERM/SIGHUP after killing the running cells; raw.jsonl
+    then holds exactly the cells that finished. Raises rawio.RawWriteError if raw.jsonl
+    cannot be written (a full disk); the file keeps only whole lines.
     """
     raw = run_dir / RAW_NAME
     clean_stale_cell_folders()
