@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -139,7 +140,15 @@ def _run_locked(args: argparse.Namespace, config: dict, run_dir: Path) -> int:
         return 1
     from harness import report  # pandas and matplotlib only once the cells are done
 
-    built = report.build(run_dir)
+    try:
+        built = report.build(run_dir)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        print(f"error: no space left on device while writing {error.filename or run_dir}; "
+              f"raw.jsonl has every cell.\nredraw: python -m harness charts {run_dir}",
+              file=sys.stderr)
+        return 1
     link = runner.update_latest(run_dir)
     print("cells: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
           file=sys.stderr)

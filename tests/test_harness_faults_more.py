@@ -310,6 +310,21 @@ def test_a_full_disk_is_one_message_and_raw_jsonl_stays_whole(tmp_path, monkeypa
     assert not (raw.parent / ".lock").exists()
 
 
+def test_a_full_disk_while_drawing_the_report_is_one_message(tmp_path, monkeypatch, capsys):
+    from harness import report
+
+    def full(run_dir: Path) -> dict:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(run_dir / "summary.csv"))
+
+    monkeypatch.setattr(report, "build", full)
+    config = write_config(tmp_path, tiny())
+    code = cli.main(["run", str(config), "--out", str(tmp_path / "out"), "--no-progress"])
+    stderr = capsys.readouterr().err
+    assert code == 1
+    assert "no space left on device while writing" in stderr and "summary.csv" in stderr
+    assert "charts" in stderr
+
+
 # 6. config files that cannot be read, duplicates, names that try to escape
 
 def test_unreadable_config_files_are_one_line_naming_the_file(tmp_path, capsys):
@@ -378,3 +393,4 @@ def test_progress_in_a_log_is_one_line_per_cell_and_names_the_failed_cells(tmp_p
                for line in lines), stderr
     assert any(line.startswith(f"[2/2] {raised} error") for line in lines), stderr
     assert f"failed cells (1): {raised} (error)" in stderr
+
