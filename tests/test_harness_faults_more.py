@@ -287,7 +287,15 @@ def test_sighup_stops_the_run_like_sigterm(tmp_path):
 
 # 5. a full disk
 
-def test_a_full_disk_is_one_message_and_raw_jsonl_stays_whole(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def in_process(monkeypatch):
+    """An in-process run leaves runner.CHILDREN stopping (it refuses new children); restore
+    it afterwards, so later tests of this process (profiling) can spawn children."""
+    monkeypatch.setattr(runner.CHILDREN, "stopping", False)
+
+
+def test_a_full_disk_is_one_message_and_raw_jsonl_stays_whole(tmp_path, monkeypatch, capsys,
+                                                               in_process):
     writes = []
 
     def half_then_full(fd: int, payload: bytes) -> None:
@@ -310,7 +318,8 @@ def test_a_full_disk_is_one_message_and_raw_jsonl_stays_whole(tmp_path, monkeypa
     assert not (raw.parent / ".lock").exists()
 
 
-def test_a_full_disk_while_drawing_the_report_is_one_message(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_while_drawing_the_report_is_one_message(tmp_path, monkeypatch, capsys,
+                                                             in_process):
     from harness import report
 
     def full(run_dir: Path) -> dict:
