@@ -1,7 +1,8 @@
 """Child process of one cell: build, warm up, calibrate, time, check; report as JSON.
 
 Run as ``python -m harness._cell`` with a JSON spec on stdin; writes a JSON result to the
-spec's result_path. The memory limit is applied first, before NumPy or torch is imported.
+spec's result_path. The process first arranges to die with its runner, then applies the
+memory limit, before NumPy or torch is imported.
 Never pickles anything.
 """
 

@@ -30,8 +30,6 @@ from harness.oom import relabel
 from harness.progress import Progress
 from harness.rawio import append_lines, new_attempt_id
 
-__all__ = ["append_lines"]  # re-exported: the one raw.jsonl writer
-
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
 RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds",
