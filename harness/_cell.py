@@ -1,7 +1,8 @@
 """Child process of one cell: build, warm up, calibrate, time, check; report as JSON.
 
 Run as ``python -m harness._cell`` with a JSON spec on stdin; writes a JSON result to the
-spec's result_path. The memory limit is applied first, before NumPy or torch is imported.
+spec's result_path. The process first arranges to die with its runner, then applies the
+memory limit, before NumPy or torch is imported.
 Never pickles anything.
 """
 
@@ -13,6 +14,9 @@ import resource
 import sys
 import traceback
 from typing import Any
+
+from harness.lifecycle import die_with_parent
+from harness.oom import oom_message
 
 MIB = 2**20
 
@@ -47,13 +51,15 @@ def _current_rss_mb() -> float:
 
 def main() -> int:
     """Run the cell described on stdin; always try to leave a result file."""
+    die_with_parent()  # first: a runner killed by SIGKILL or SIGHUP takes its cell with it
     spec = json.loads(sys.stdin.read())
     _apply_memory_limit(int(spec["memory_limit_mb"]))
     try:
         result = measure(spec)
     except MemoryError:
-        result = {"status": "oom", "message": "MemoryError: the cell exceeded its memory "
-                  f"limit ({spec['memory_limit_mb']} MiB)", "traceback": _tail()}
+        result = {"status": "oom", "message": oom_message(int(spec["memory_limit_mb"]),
+                                                          "MemoryError"),
+                  "traceback": _tail()}
     except Exception as error:  # any engine failure is recorded, not raised
         out_of_memory = "allocate memory" in str(error) or "out of memory" in str(error)
         result = {"status": "oom" if out_of_memory else "error",

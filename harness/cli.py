@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from harness.environment import PROJECT_ROOT
+from harness.lock import RunFolderLocked, RunLock
 
 EXIT_INTERRUPTED = 130
 
@@ -28,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=PROJECT_ROOT / "results",
                      help="results root folder (default: results/)")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                     help="continue an interrupted run: measure only its missing cells")
+                     help="continue an interrupted run: measure only its missing cells "
+                     "(the config must be the run's own)")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume: accept a config that only adds cells (lists that "
+                     "gain elements) with the same measurement settings")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     charts = commands.add_parser("charts", help="redraw tables, plots and page from raw.jsonl",
                                  description="Regenerate summary.csv, report.md, the plots "
@@ -89,6 +95,9 @@ def command_run(args: argparse.Namespace) -> int:
     config = _load_config(args)
     if config is None:
         return 2
+    if args.force and not args.resume:
+        print("error: --force is only meaningful with --resume", file=sys.stderr)
+        return 2
     if args.resume:
         run_dir = args.resume.resolve()
         if not (run_dir / runner.RAW_NAME).exists():
@@ -96,18 +105,50 @@ def command_run(args: argparse.Namespace) -> int:
             return 2
     else:
         run_dir = runner.new_run_dir(args.out.resolve(), config["run"]["name"])
+    try:
+        with RunLock(run_dir):
+            return _run_locked(args, config, run_dir)
+    except RunFolderLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run_locked(args: argparse.Namespace, config: dict, run_dir: Path) -> int:
+    """command_run once the run folder is locked."""
+    from harness import resume, runner
+    from harness.rawio import RawWriteError
+
+    if args.resume:
+        try:
+            resume.check(run_dir / runner.RAW_NAME, config, args.force)
+        except resume.ResumeRefused as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     print(f"run folder: {run_dir}", file=sys.stderr)
+    hint = (f"resume: python -m harness run {args.config} --resume {run_dir}\n"
+            f"redraw: python -m harness charts {run_dir}")
     try:
         counts = runner.execute(config, run_dir, str(args.config), bool(args.resume),
                                 not args.no_progress)
     except runner.Interrupted as error:
-        print(f"\ninterrupted ({error}); raw.jsonl keeps every finished cell.\n"
-              f"resume: python -m harness run {args.config} --resume {run_dir}\n"
-              f"redraw: python -m harness charts {run_dir}", file=sys.stderr)
+        print(f"\ninterrupted ({error}); raw.jsonl keeps every finished cell.\n{hint}",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RawWriteError as error:
+        print(f"\nerror: {error}; raw.jsonl keeps every cell written before.\n{hint}",
+              file=sys.stderr)
+        return 1
     from harness import report  # pandas and matplotlib only once the cells are done
 
-    built = report.build(run_dir)
+    try:
+        built = report.build(run_dir)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        print(f"error: no space left on device while writing {error.filename or run_dir}; "
+              f"raw.jsonl has every cell.\nredraw: python -m harness charts {run_dir}",
+              file=sys.stderr)
+        return 1
     link = runner.update_latest(run_dir)
     print("cells: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
           file=sys.stderr)

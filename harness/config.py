@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.engines import registry as engine_registry
 from harness.experiments import registry as experiment_registry
-from harness.params import Param
+from harness.params import Param, repeated
 
 
 class ConfigError(ValueError):
@@ -101,6 +101,13 @@ def load(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise ConfigError(f"{path}: no such config file") from error
+    except IsADirectoryError as error:
+        raise ConfigError(f"{path}: is a directory, not a config file") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); a config is a "
+                          "UTF-8 TOML file") from error
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
     return validate(data, str(path))
@@ -112,12 +119,16 @@ def restrict(config: dict[str, Any], only: list[str] | None,
     config = {key: dict(value) for key, value in config.items()}
     if only:
         unknown = [name for name in only if name not in experiment_registry()]
+        if len(set(only)) < len(only):
+            raise ConfigError(f"--only: {', '.join(repeated(only))} given more than once")
         if unknown:
             raise ConfigError(f"--only: unknown experiment(s) {', '.join(unknown)}; allowed: "
                               f"{', '.join(experiment_registry())}")
         config["run"]["experiments"] = [n for n in config["run"]["experiments"] if n in only]
     if engines:
         unknown = [name for name in engines if name not in engine_registry()]
+        if len(set(engines)) < len(engines):
+            raise ConfigError(f"--engines: {', '.join(repeated(engines))} given more than once")
         if unknown:
             raise ConfigError(f"--engines: unknown engine(s) {', '.join(unknown)}; allowed: "
                               f"{', '.join(engine_registry())}")

@@ -40,6 +40,9 @@ class Param:
                 problem = element.validate(item)
                 if problem:
                     return f"element {item!r}: {problem}"
+            twice = repeated(value)
+            if twice:  # each of their cells would be measured twice
+                return f"duplicate element(s) {', '.join(map(repr, twice))}"
             return None
         if not _has_kind(value, self.kind):
             return f"expected {self.kind}, got {type(value).__name__} {value!r}"
@@ -50,6 +53,15 @@ class Param:
         if self.maximum is not None and value > self.maximum:
             return f"{value!r} is above the maximum {self.maximum}"
         return None
+
+
+def repeated(values: list[Any]) -> list[Any]:
+    """The values that occur more than once in a list, each named once, in order."""
+    found: list[Any] = []
+    for index, value in enumerate(values):
+        if value in values[:index] and value not in found:
+            found.append(value)
+    return found
 
 
 def _has_kind(value: Any, kind: str) -> bool:

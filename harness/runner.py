@@ -1,8 +1,9 @@
 """The runner: every cell in a fresh subprocess, results appended to raw.jsonl as cells end.
 
 It knows cells, engines and experiments only by name (through the registries). Each cell's
-lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM)
-leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM,
+SIGHUP) leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+A cell dies with its runner (harness.lifecycle), even when the runner is killed outright.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from harness.cells import Cell, plan
 from harness.engines import registry as engine_registry
 from harness.environment import PROJECT_ROOT, describe, thread_environment
 from harness.experiments import registry as experiment_registry
+from harness.lifecycle import RUNNER_PID_ENV, cell_folder_prefix, clean_stale_cell_folders
+from harness.oom import relabel
+from harness.progress import Progress
+from harness.rawio import append_lines, new_attempt_id
 
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
@@ -32,7 +37,7 @@ RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds
 
 
 class Interrupted(Exception):
-    """The run was stopped by SIGINT or SIGTERM; raw.jsonl holds every finished cell."""
+    """The run was stopped by SIGINT, SIGTERM or SIGHUP; raw.jsonl holds every finished cell."""
 
 
 class _Children:
@@ -80,15 +85,6 @@ def new_run_dir(root: Path, name: str) -> Path:
     return candidate
 
 
-def append_lines(path: Path, lines: list[dict[str, Any]]) -> None:
-    """Append JSON lines in one write, then flush and fsync (a cell is all or nothing)."""
-    payload = "".join(json.dumps(line, allow_nan=True) + "\n" for line in lines)
-    with open(path, "a", encoding="utf-8") as raw:
-        raw.write(payload)
-        raw.flush()
-        os.fsync(raw.fileno())
-
-
 def finished_cells(path: Path) -> set[str]:
     """Cell ids that already have a "cell" line in raw.jsonl (corrupted lines ignored)."""
     done: set[str] = set()
@@ -126,6 +122,7 @@ def skip_reason(cell: Cell, config: dict[str, Any]) -> str | None:
 def _child_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(thread_environment(threads))
+    env[RUNNER_PID_ENV] = str(os.getpid())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT),
                                                     env.get("PYTHONPATH")) if p)
     return env
@@ -148,7 +145,7 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
     """Run one cell in a fresh process (by default ``python -m harness._cell``); return its
     result dict. A profiler passes its own command that ends by running harness._cell
     (e.g. ``python -m cProfile -o cell.prof -m harness._cell``)."""
-    with tempfile.TemporaryDirectory(prefix="harness-cell-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=cell_folder_prefix()) as tmp:
         result_path, log_path = Path(tmp) / "result.json", Path(tmp) / "output.log"
         spec = {**spec, "result_path": str(result_path)}
         with open(log_path, "wb") as log:
@@ -169,7 +166,8 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
             finally:
                 CHILDREN.discard(process)
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
-        result = _classify(process.returncode, timed_out, timeout, result_path)
+        result = relabel(_classify(process.returncode, timed_out, timeout, result_path),
+                         tail, int(spec.get("memory_limit_mb", 0)))
     result["stderr_tail"] = tail + result.pop("traceback", "")
     return result
 
@@ -202,7 +200,8 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     """raw.jsonl lines of one finished cell: one per repeat (if ok), then the cell line."""
     experiment = experiment_registry()[cell.experiment]
     calls = experiment.calls_per_op(cell.variant, cell.size, config[cell.experiment])
-    keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys()}
+    keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys(),
+            "attempt": new_attempt_id()}  # the reader keeps only the attempt a cell line closes
     values = result.get("values", []) if result.get("status") == "ok" else []
     shares = result.get("kernel_shares") or [None] * len(values)
     faults = result.get("page_faults") or [None] * len(values)
@@ -242,10 +241,12 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
             resume: bool = False, progress: bool = True) -> dict[str, int]:
     """Measure every planned cell not yet in run_dir/raw.jsonl; return counts per status.
 
-    Raises Interrupted on SIGINT/SIGTERM after killing the running cell; raw.jsonl then
-    holds exactly the cells that finished.
+    Raises Interrupted on SIGINT/SIGTERM/SIGHUP after killing the running cells; raw.jsonl
+    then holds exactly the cells that finished. Raises rawio.RawWriteError if raw.jsonl
+    cannot be written (a full disk); the file keeps only whole lines.
     """
     raw = run_dir / RAW_NAME
+    clean_stale_cell_folders()
     _end_with_newline(raw)
     done = finished_cells(raw) if resume else set()
     cells = [cell for cell in plan(config) if cell.cell_id not in done]
@@ -254,7 +255,7 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
                         "config_path": config_path, "resumed": resume, "config": config,
                         **describe(config["run"]["threads"])}])
     previous = {sig: signal.signal(sig, _raise_interrupted)
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     counts: dict[str, int] = {}
     CHILDREN.stopping = False
     try:
@@ -273,16 +274,14 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
 
 def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progress: bool):
     """Yield each cell's lines as it finishes; run.jobs cells at a time (1 = sequential)."""
-    from tqdm import tqdm
-
     jobs = int(config["run"]["jobs"])
-    with tqdm(total=len(cells), file=sys.stderr, disable=not progress, unit="cell",
-              dynamic_ncols=True) as bar:
+    with Progress(len(cells), progress) as bar:
         if jobs == 1:
             for cell in cells:
-                bar.set_postfix_str(cell.cell_id, refresh=True)
-                yield measure_cell(cell, config, run_id)
-                bar.update(1)
+                bar.starting(cell.cell_id)
+                lines = measure_cell(cell, config, run_id)
+                bar.finished(lines)
+                yield lines
             return
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             pending = {pool.submit(measure_cell, cell, config, run_id) for cell in cells}
@@ -291,8 +290,7 @@ def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progres
                     finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in finished:
                         lines = future.result()
-                        bar.set_postfix_str(lines[-1]["cell"], refresh=False)
-                        bar.update(1)
+                        bar.finished(lines)
                         yield lines
             finally:
                 for future in pending:

@@ -25,7 +25,9 @@ class RawData:
 
 def read_raw(path: str | Path) -> RawData:
     """Parse raw.jsonl; a line that is not a JSON object of a known kind is skipped and
-    listed in ``corrupted`` with its line number. The last cell line of a cell wins."""
+    listed in ``corrupted`` with its line number. The last cell line of a cell wins, and a
+    cell's repeats are those of the attempt its cell line closes: repeats of an aborted
+    attempt (its cell line missing or torn) never mix into a re-run's statistics."""
     data = RawData()
     path = Path(path)
     if not path.exists():
@@ -44,12 +46,20 @@ def read_raw(path: str | Path) -> RawData:
             data.envs.append(record)
         elif record["kind"] == "cell":
             cells[record["cell"]] = record
-            repeats[record["cell"]] = pending.pop(record["cell"], [])
+            repeats[record["cell"]] = _of_attempt(pending.pop(record["cell"], []),
+                                                  record.get("attempt"))
         else:
             pending.setdefault(record["cell"], []).append(record)
     data.cells = list(cells.values())
     data.repeats = [r for cell_id in cells for r in repeats.get(cell_id, [])]
     return data
+
+
+def _of_attempt(repeats: list[dict[str, Any]], attempt: Any) -> list[dict[str, Any]]:
+    """The repeats of one attempt (runs written before attempt ids: all of them)."""
+    if attempt is None:
+        return repeats
+    return [repeat for repeat in repeats if repeat.get("attempt") == attempt]
 
 
 def _parse(line: str) -> tuple[dict[str, Any] | None, str]:

@@ -1,0 +1,90 @@
+"""Progress of a run on stderr: a tqdm bar on a terminal, plain lines in a log.
+
+Piped into a file, a bar is one long line of carriage returns; there each finished cell
+gets its own line (name, status, median, elapsed and ETA) and the failed cells are named
+at the end.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from types import TracebackType
+from typing import Any, TextIO
+
+
+class Progress:
+    """Reports cells as they finish; use as a context manager around the run."""
+
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.total, self.enabled = total, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = 0
+        self.failed: list[tuple[str, str]] = []
+        self.start = time.monotonic()
+        self.bar = None
+        if enabled and _is_terminal(self.stream):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=self.stream, unit="cell", dynamic_ncols=True)
+
+    def starting(self, cell_id: str) -> None:
+        """A cell starts (shown on the bar only)."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(cell_id, refresh=True)
+
+    def finished(self, lines: list[dict[str, Any]]) -> None:
+        """A cell ended; ``lines`` are its raw.jsonl lines (the cell line last)."""
+        cell = lines[-1]
+        self.done += 1
+        if cell["status"] not in ("ok", "skipped"):
+            self.failed.append((cell["cell"], cell["status"]))
+        if self.bar is not None:
+            self.bar.set_postfix_str(cell["cell"], refresh=False)
+            self.bar.update(1)
+        elif self.enabled:
+            print(self._line(cell, lines[:-1]), file=self.stream, flush=True)
+
+    def _line(self, cell: dict[str, Any], repeats: list[dict[str, Any]]) -> str:
+        values = [line["value"] for line in repeats if line.get("kind") == "repeat"]
+        median = f" median {_seconds(statistics.median(values))}" if values else ""
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        return (f"[{self.done}/{self.total}] {cell['cell']} {cell['status']}{median}  "
+                f"elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+
+    def close(self) -> None:
+        """Close the bar; name the failed cells."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.enabled and self.failed:
+            names = ", ".join(f"{cell} ({status})" for cell, status in self.failed)
+            print(f"failed cells ({len(self.failed)}): {names}", file=self.stream, flush=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _seconds(value: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
