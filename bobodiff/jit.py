@@ -895,7 +895,7 @@ class _ChunkEmitter:
         steps = []
         for k, line in enumerate(loop):
             refs = [self.operand(r) for r in line.refs]
-            for r in set(line.operands):
+            for r in dict.fromkeys(line.operands):  # in order: the same program every run
                 r = root.get(r, r)
                 if last_use.get(r) == k and r in owner:
                     free.setdefault(self.info[r][1], []).append(owner.pop(r))
