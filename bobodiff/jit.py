@@ -40,7 +40,7 @@ import queue
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -138,29 +138,63 @@ def _is_simple_literal(v: Any) -> bool:
     return isinstance(v, _SIMPLE_PARAM_TYPES)
 
 
-class _Line:
-    """One recorded equation: ``name = expr``, with what the chunked emitter needs to know."""
+class _Eq:
+    """One equation of the program, ``name = op(refs, params)``, as data.
 
-    __slots__ = ("name", "expr", "operands", "op", "refs", "params", "shape", "dtype")
+    ``refs`` are the operands: a traced value's name (also in ``operands``), a constant's
+    global name, or a literal (``literals`` holds its number, None for the others). ``form``
+    says how :func:`_print` writes it: ``"infix"`` (``a + b``), ``"pow"`` (``a ** b``),
+    ``"dot"`` (``np.dot(a, b)``), ``"call"`` (``fn(a, b, key=value)``) or ``"float"``.
+    """
 
-    def __init__(self, name: str, expr: str, operands: tuple[str, ...], op: str,
-                 refs: tuple[str, ...], params: dict, value: Any) -> None:
+    __slots__ = ("name", "op", "form", "fn", "refs", "literals", "operands", "params",
+                 "keywords", "shape", "dtype")
+
+    def __init__(self, name: str, op: str, form: str, refs: tuple[str, ...],
+                 literals: tuple[Any, ...], operands: tuple[str, ...], value: Any,
+                 fn: str = "", params: dict | None = None,
+                 keywords: tuple[str, ...] = ()) -> None:
         self.name = name
-        self.expr = expr
-        self.operands = operands  # the traced names among refs
         self.op = op
-        self.refs = refs  # every operand: a traced name, a constant's name or a literal
-        self.params = params
+        self.form = form
+        self.fn = fn  # the called function's global name, for the "call" form
+        self.refs = refs
+        self.literals = literals
+        self.operands = operands
+        self.params = params or {}
+        self.keywords = keywords  # the parameters as written: "axis=None", ...
         self.shape = shape_of(value)
         self.dtype = np.result_type(value)
+
+    def key(self) -> tuple:
+        """What makes two equations the same computation (common subexpressions)."""
+        return (self.op, self.form, self.fn, self.refs, self.keywords)
+
+    def is_literal(self, position: int, number: float) -> bool:
+        return self.literals[position] is not None and self.literals[position] == number
+
+
+def _print(eq: _Eq, refs: Sequence[str] | None = None) -> str:
+    """The Python expression of ``eq``, with ``refs`` written for its operands (by default
+    their names): the one place that knows how each equation is written."""
+    refs = eq.refs if refs is None else refs
+    if eq.form == "infix":
+        return _INFIX[eq.op].format(*refs)
+    if eq.form == "pow":
+        return f"{refs[0]} ** {refs[1]}"
+    if eq.form == "dot":
+        return f"np.dot({refs[0]}, {refs[1]})"
+    if eq.form == "float":
+        return f"float({refs[0]})"
+    return f"{eq.fn}({', '.join([*refs, *eq.keywords])})"
 
 
 class _Trace:
     """The recording of one traced call: equations, constants, and the names in use."""
 
     def __init__(self) -> None:
-        self.lines: list[_Line] = []
-        self.by_expr: dict[str, str] = {}  # common subexpressions
+        self.lines: list[_Eq] = []
+        self.by_key: dict[tuple, str] = {}  # common subexpressions
         self.globals: dict[str, Any] = {"np": np, "math": math}
         self.names: set[str] = set()  # names of traced values (inputs and lines)
         self._constants: dict[int, str] = {}
@@ -198,51 +232,49 @@ class _Trace:
         self.globals[label] = getattr(backend, name)
         return label
 
-    def expression(self, rule: Any, backend: Any, refs: list[str], params: dict) -> str:
-        name = rule.name
-        if name in _INFIX:
-            return _INFIX[name].format(*refs)
-        if name == "pow" and (backend is NUMPY or _is_integral_literal(refs[1])):
-            return f"{refs[0]} ** {refs[1]}"
-        args = list(refs)
-        for key, value in params.items():
-            literal = repr(value) if _is_simple_literal(value) else self.constant(value)
-            args.append(f"{key}={literal}")
-        return f"{self.function(backend, name)}({', '.join(args)})"
+    def _add(self, eq: _Eq) -> str:
+        """The name of ``eq``'s value: an equal equation's if there is one, else its own."""
+        key = eq.key()
+        name = self.by_key.get(key)
+        if name is None:
+            name = self.by_key[key] = eq.name = self.fresh()
+            self.lines.append(eq)
+            self.names.add(name)
+        return name
 
     def as_float(self, x: Tracer) -> Tracer:
         """``float(x)`` for a traced 0-d value, recorded."""
-        expr = f"float({x.name})"
-        name = self.by_expr.get(expr)
-        if name is None:
-            name = self.by_expr[expr] = self.fresh()
-            value = float(np.asarray(x.value).reshape(()))
-            self.lines.append(_Line(name, expr, (x.name,), "float", (x.name,), {}, value))
-            self.names.add(name)
-        return Tracer(float(np.asarray(x.value).reshape(())), name, self, x._level)
+        value = float(np.asarray(x.value).reshape(()))
+        name = self._add(_Eq("", "float", "float", (x.name,), (None,), (x.name,), value))
+        return Tracer(value, name, self, x._level)
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:
         values = [a.value if type(a) is Tracer and a._level == level else a for a in args]
         same = _identity_operand(rule.name, args, values, params)
         if same is not None:
             return same
-        refs = [a.name if type(a) is Tracer and a._level == level else self.constant(a)
-                for a in args]
+        traced = [type(a) is Tracer and a._level == level for a in args]
+        refs = tuple(a.name if t else self.constant(a) for a, t in zip(args, traced))
+        literals = tuple(None if t or r in self.globals else float(a)
+                         for a, t, r in zip(args, traced, refs))
         value = _compute(rule, tuple(values), params)
         backend = backend_for(tuple(values))
-        if rule.name == "pow" and backend is MATH and refs[1] == "2.0":
-            expr = f"{refs[0]} * {refs[0]}"
-        elif rule.name == "matmul" and all(0 < np.ndim(v) <= 2 for v in values):
-            expr = f"np.dot({refs[0]}, {refs[1]})"  # BLAS for every 1-D/2-D case (see rules)
+        op, form, fn, keywords = rule.name, "call", "", ()
+        if op == "pow" and backend is MATH and literals[1] == 2.0:  # x ** 2 is x * x
+            op, form = "mul", "infix"
+            refs, literals, traced = (refs[0],) * 2, (literals[0],) * 2, [traced[0]] * 2
+        elif op in _INFIX:
+            form = "dot" if op == "matmul" and all(0 < np.ndim(v) <= 2 for v in values) \
+                else "infix"  # np.dot: BLAS for every 1-D/2-D case (see rules)
+        elif op == "pow" and (backend is NUMPY or _is_integral(literals[1])):
+            form = "pow"
         else:
-            expr = self.expression(rule, backend, refs, params)
-        name = self.by_expr.get(expr)
-        if name is None:
-            name = self.fresh()
-            self.by_expr[expr] = name
-            operands = tuple(r for r in refs if r in self.names)
-            self.lines.append(_Line(name, expr, operands, rule.name, tuple(refs), params, value))
-            self.names.add(name)
+            fn = self.function(backend, op)
+            keywords = tuple(f"{key}={repr(v) if _is_simple_literal(v) else self.constant(v)}"
+                             for key, v in params.items())
+        operands = tuple(r for r, t in zip(refs, traced) if t)
+        name = self._add(_Eq("", op, form, refs, literals, operands, value, fn, params,
+                             keywords))
         return Tracer(value, name, self, level)
 
 
@@ -304,12 +336,9 @@ def _all_ones(c: np.ndarray) -> bool:
     return bool(np.all(c == 1.0))
 
 
-def _is_integral_literal(ref: str) -> bool:
-    try:
-        v = float(ref.strip("()"))
-    except ValueError:
-        return False
-    return v.is_integer() and abs(v) <= 64
+def _is_integral(v: float | None) -> bool:
+    """A literal exponent that ``**`` computes exactly and fast (x ** 3.0, not x ** 0.5)."""
+    return v is not None and v.is_integer() and abs(v) <= 64
 
 
 def _signature(args: tuple[Any, ...]) -> tuple:
@@ -477,7 +506,7 @@ def _compile(fun: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Callable[.
                       for a in args)
     body = _chunked(trace, kept, outputs, inputs)
     if body is None:
-        body = _inline_single_uses(kept, result, free=not floats_only)
+        body = _inline_single_uses(kept, outputs, free=not floats_only)
     if floats_only:
         # math raises where NumPy gives nan/inf with a warning (log(-1), 1/0, exp(1000)):
         # the uncompiled function then gives bobodiff's NumPy semantics.
@@ -501,7 +530,7 @@ def _safe_name(fun: Callable[..., Any]) -> str:
     return f"compiled_{cleaned}"
 
 
-def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Line], str]:
+def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Eq], str]:
     """Lines needed for ``out`` (a pytree; dead code dropped) and the expression that
     returns it. An array output that could be (a view of) an argument, a constant or another
     output is returned as a copy: the caller may write into what it gets."""
@@ -561,53 +590,53 @@ def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Line], str]:
 _PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
 
 
-def _precedence(line: _Line) -> int:
-    if line.op == "pow" and " ** " not in line.expr:
-        return 2  # x ** 2.0 written x * x
-    return _PRECEDENCE.get(line.op, 5)  # 5: a call, which never needs parentheses
+def _precedence(eq: _Eq) -> int:
+    if eq.op == "pow" and eq.form != "pow":
+        return 2  # a call, parenthesised as a product (kept so the programs read as before)
+    return _PRECEDENCE.get(eq.op, 5)  # 5: a call, which never needs parentheses
 
 
 _INLINE_MAX_CHARS = 48  # array programs: inline short expressions only, to stay readable
 
 
-def _inline_single_uses(kept: list[_Line], result: str, free: bool = False) -> list[str]:
+def _inline_single_uses(kept: list[_Eq], outputs: list[str], free: bool = False) -> list[str]:
     """Statements with each value used once written into its user's expression: on floats
     every statement costs a store and a load, a quarter of the program's time; on arrays
     NumPy then reuses the temporaries of an expression in place. The same operations in
     the same order: the results are identical. ``free``: ``del`` each remaining array at
     its last use, so that memory is reused while it is still in cache."""
-    uses = Counter(re.findall(r"\bv\d+\b", " ".join([result, *(line.expr for line in kept)])))
-    by_name = {line.name: line for line in kept}
-    returned = set(re.findall(r"\bv\d+\b", result))
-    inlined: dict[str, str] = {}
-    statements: list[tuple[str, str]] = []
-    for line in kept:
-        parent = _precedence(line)
-
-        def wrapped(match: re.Match, line: _Line = line, parent: int = parent) -> str:
-            name = match.group(0)
-            if name not in inlined:
-                return name
-            child = _precedence(by_name[name])
-            left = line.refs and line.refs[0] == name
-            bare = parent == 5 or child > parent or (child == parent < 3 and left)
-            return inlined[name] if bare else f"({inlined[name]})"
-
-        expr = re.sub(r"\bv\d+\b", wrapped, line.expr)
-        if uses[line.name] == 1 and line.name not in returned and (
+    uses = Counter(outputs)
+    for eq in kept:
+        uses.update(eq.operands)
+    by_name = {eq.name: eq for eq in kept}
+    returned = set(outputs)
+    inlined: dict[str, tuple[str, list[str]]] = {}  # name -> (expression, names it reads)
+    statements: list[tuple[str, str, list[str]]] = []
+    for eq in kept:
+        parent = _precedence(eq)
+        texts, reads = [], []
+        for position, r in enumerate(eq.refs):
+            if r not in inlined:
+                texts.append(r)
+                reads.append(r)
+                continue
+            text, inner = inlined[r]
+            child = _precedence(by_name[r])
+            bare = parent == 5 or child > parent or (child == parent < 3 and position == 0)
+            texts.append(text if bare else f"({text})")
+            reads += inner
+        expr = _print(eq, texts)
+        if uses[eq.name] == 1 and eq.name not in returned and (
                 not free or len(expr) <= _INLINE_MAX_CHARS):
-            inlined[line.name] = expr
+            inlined[eq.name] = (expr, reads)
         else:
-            statements.append((line.name, expr))
-    last: dict[str, int] = {}
-    for k, (_, expr) in enumerate(statements):
-        for name in re.findall(r"\bv\d+\b", expr):
-            last[name] = k
+            statements.append((eq.name, expr, reads))
+    last = {r: k for k, (_, _, reads) in enumerate(statements) for r in reads}
     body = []
-    for k, (name, expr) in enumerate(statements):
+    for k, (name, expr, reads) in enumerate(statements):
         body.append(f"{name} = {expr}")
-        dead = [v for v in re.findall(r"\bv\d+\b", expr)
-                if free and last[v] == k and v not in returned and v in by_name]
+        dead = [r for r in reads
+                if free and last[r] == k and r not in returned and r in by_name]
         if dead:
             body.append(f"del {', '.join(dict.fromkeys(dead))}")
     return body
@@ -699,7 +728,7 @@ _UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "
            **{name: f"np.{getattr(NUMPY, name).__name__}" for name in _NUMPY_FUNCTIONS}}
 
 
-def _chunked(trace: _Trace, kept: list[_Line], outputs: list[str],
+def _chunked(trace: _Trace, kept: list[_Eq], outputs: list[str],
              inputs: dict[str, Any]) -> list[str] | None:
     """The body of a program that runs its elementwise part chunk by chunk, or None when
     the program is not of that kind (then it is emitted as whole-array statements).
@@ -717,9 +746,9 @@ def _chunked(trace: _Trace, kept: list[_Line], outputs: list[str],
     info: dict[str, tuple[tuple[int, ...], Any]] = {
         name: (np.shape(a), np.result_type(a)) for name, a in inputs.items()}
     where = dict.fromkeys(inputs, "before")
-    loop: list[_Line] = []  # chunked lines and the sums accumulated in the loop
-    before: list[_Line] = []
-    after: list[_Line] = []
+    loop: list[_Eq] = []  # chunked lines and the sums accumulated in the loop
+    before: list[_Eq] = []
+    after: list[_Eq] = []
     scalar_of: dict[str, str] = {}  # broadcast_to(scalar): the scalar stands for it in a chunk
 
     def kind(ref: str) -> tuple[str, tuple[int, ...]]:
@@ -806,11 +835,11 @@ class _ChunkEmitter:
         self.scalars[label] = name
         return name
 
-    def body(self, before: list[_Line], loop: list[_Line], after: list[_Line]) -> list[str]:
+    def body(self, before: list[_Eq], loop: list[_Eq], after: list[_Eq]) -> list[str]:
         n, size = self.n, CHUNK
         full, rest = divmod(n, size)
         chunks = full + (rest > 0)
-        lines = [f"{line.name} = {line.expr}" for line in before]
+        lines = [f"{line.name} = {_print(line)}" for line in before]
         steps = self.steps(loop, chunks)
         buffers = self.buffer_dtypes
         args = ", ".join(["i", "lo", "hi", *(f"b{k}" for k in range(len(buffers)))])
@@ -846,10 +875,10 @@ class _ChunkEmitter:
                 lines.append(f"{line.name} = {total}" if line.shape == ()
                              else f"{line.name} = {total}.reshape({line.shape!r})")
             else:
-                lines.append(f"{line.name} = {line.expr}")
+                lines.append(f"{line.name} = {_print(line)}")
         return lines
 
-    def steps(self, loop: list[_Line], chunks: int) -> list[str]:
+    def steps(self, loop: list[_Eq], chunks: int) -> list[str]:
         """The chunk function's statements; buffers are reused once their value is dead."""
         root: dict[str, str] = {}  # an alias (reshape) -> the value holding its data
         last_use: dict[str, int] = {}
@@ -866,7 +895,7 @@ class _ChunkEmitter:
         steps = []
         for k, line in enumerate(loop):
             refs = [self.operand(r) for r in line.refs]
-            for r in set(line.operands):
+            for r in dict.fromkeys(line.operands):  # in order: the same program every run
                 r = root.get(r, r)
                 if last_use.get(r) == k and r in owner:
                     free.setdefault(self.info[r][1], []).append(owner.pop(r))
@@ -888,7 +917,7 @@ class _ChunkEmitter:
                 if name in self.outputs:
                     steps.append(f"{name}__all[lo:hi] = {name}")
                 continue
-            if line.op == "pow" and line.refs[1] == "2.0":
+            if line.op == "pow" and line.is_literal(1, 2.0):
                 ufunc, refs = "np.square", refs[:1]
             if name in self.outputs:
                 out = f"{name}__all[lo:hi]"

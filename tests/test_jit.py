@@ -448,3 +448,26 @@ def test_argument_names_that_the_chunked_program_uses_itself_are_renamed():
     fast = bd.jit(plain)
     assert "def chunk(" in fast.source(*xs)
     _same(fast(*xs), plain(*xs))
+
+
+def test_chunked_program_source_does_not_depend_on_the_hash_seed():
+    """The chunk emitter hands buffers out in a fixed order: the same program in every
+    process (it used to follow a set's iteration order, which PYTHONHASHSEED changes)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import numpy as np, bobodiff as bd\n"
+        "def f(a, b, c):\n"
+        "    return bd.sum((a * bd.sin(b) + bd.log((c**2 + 1)**2) + bd.exp(a * c)) * bd.cos(b))\n"
+        "x = np.linspace(0.5, 1.5, 100_000)\n"
+        "print(bd.jit(bd.value_and_grad(f, argnums=(0, 1, 2))).source(x, x + 1, x + 2))\n")
+    root = Path(__file__).resolve().parents[1]
+    sources = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, cwd=root,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed),
+                                   "PYTHONPATH": str(root)}).stdout
+               for seed in range(1, 7)}
+    assert len(sources) == 1
