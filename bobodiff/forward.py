@@ -219,6 +219,7 @@ class Dual(Wrapper):
     """A value with its tangent: ``Dual(3.0, 1.0)`` is x = 3 seeded with dx = 1."""
 
     __slots__ = ("value", "_tangent", "_level")
+    _values_hint = "its .value"
 
     def __init__(self, value: Any, tangent: Any = 0.0) -> None:
         if type(value) is int:

@@ -103,6 +103,8 @@ class Tensor(Wrapper):
     # _params:  the rule's parameters (axis, shape, ...), for nodes with a rule
     # _pending: consumers not yet processed, during backward
 
+    _values_hint = "its .data or .numpy()"
+
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         self.data = data if type(data) is float else _as_data(data)
         self.grad: Any = None

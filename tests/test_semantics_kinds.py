@@ -1,0 +1,97 @@
+"""Kinds, dtypes, conversions and errors of the engines (issue 10, items 3, 5, 7, 9, 10, 12, 13).
+
+Expected values come from torch on the same inputs, from reverse mode checked against
+central finite differences, or from the definition of the conversion itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import bobodiff as bd
+from bobodiff.jit import TracerControlFlowError
+
+# --------------------------------------------------------------------------------------
+# Item 10: bool() / int() / float() of a Tensor or a Dual
+# --------------------------------------------------------------------------------------
+
+ONE_VALUE = [2.5, -0.0, 0.0, np.array(0.0), np.array(-1.5), np.array([[3.7]])]
+
+
+@pytest.mark.parametrize("make", [bd.Tensor, lambda v: bd.Dual(v, 0.0 * np.asarray(v) + 1.0)],
+                         ids=["Tensor", "Dual"])
+@pytest.mark.parametrize("value", ONE_VALUE, ids=repr)
+@pytest.mark.parametrize("conversion", [bool, int, float])
+def test_conversions_of_one_value_are_torchs(make, value, conversion):
+    expected = conversion(torch.tensor(np.asarray(value, dtype=np.float64)))
+    got = conversion(make(value))
+    assert type(got) is conversion
+    assert got == expected
+
+
+@pytest.mark.parametrize("make", [bd.Tensor, lambda v: bd.Dual(v, np.ones_like(v))],
+                         ids=["Tensor", "Dual"])
+@pytest.mark.parametrize("conversion", [bool, int, float])
+@pytest.mark.parametrize("shape", [(3,), (0,), (2, 2)])
+def test_conversions_of_several_values_are_ambiguous(make, conversion, shape):
+    with pytest.raises(ValueError, match=rf"{conversion.__name__}\(\).*{shape}"):
+        conversion(make(np.ones(shape)))
+
+
+@pytest.mark.parametrize("transform", [lambda f: f, bd.grad], ids=["plain", "grad"])
+@pytest.mark.parametrize("arg", [1.0, np.array(1.0)], ids=["float", "0-d array"])
+@pytest.mark.parametrize("conversion", [bool, int, float])
+def test_conversions_under_jit_raise_the_jit_error(transform, arg, conversion):
+    def f(x):
+        conversion(x)
+        return x * 2.0
+
+    with pytest.raises(TracerControlFlowError, match="jit"):
+        bd.jit(transform(f))(arg)
+
+
+def test_if_on_a_traced_value_names_jit_and_what_to_do():
+    def f(x):
+        if x:
+            return x * 2.0
+        return x
+
+    with pytest.raises(TracerControlFlowError, match="jit.*bool.*static"):
+        bd.jit(bd.grad(f))(np.array(1.0))
+
+
+# --------------------------------------------------------------------------------------
+# Item 12: np.asarray of a wrapper, builtin abs
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrapped, hint", [
+    (bd.Tensor(np.ones(3)), r"\.data or \.numpy\(\)"),
+    (bd.Tensor(2.0), r"\.data or \.numpy\(\)"),
+    (bd.Dual(np.ones(3), np.ones(3)), r"\.value"),
+])
+def test_asarray_of_a_wrapper_says_how_to_take_its_values(wrapped, hint):
+    with pytest.raises(TypeError, match=hint):
+        np.asarray(wrapped)
+
+
+def test_asarray_of_a_traced_value_raises_the_jit_error():
+    with pytest.raises(TracerControlFlowError, match="jit"):
+        bd.jit(lambda x: np.asarray(x) * 2.0)(np.ones(2))
+
+
+@pytest.mark.parametrize("value", [-1.5, np.array([-2.0, 0.5, 3.0])], ids=["float", "array"])
+def test_builtin_abs_of_tensor_and_dual(value):
+    t = torch.tensor(np.asarray(value, dtype=np.float64), requires_grad=True)
+    expected = abs(t)
+    expected.sum().backward()
+    x = bd.Tensor(value)
+    y = abs(x)
+    y.sum().backward()
+    np.testing.assert_allclose(y.data, expected.detach().numpy())
+    np.testing.assert_allclose(x.grad, t.grad.numpy())
+    d = abs(bd.Dual(value, 1.0))
+    np.testing.assert_allclose(d.value, expected.detach().numpy())
+    np.testing.assert_allclose(d.tangent, t.grad.numpy())
