@@ -271,7 +271,7 @@ def _install_generic_backend() -> None:
                 _r, (g,), {"shape": tuple(shape), "index": index}))
         else:
             setattr(GENERIC, name, lambda *args, _r=rule: apply(_r, args))
-    for name in ("step", "sign", "maxgrad"):
+    for name in NON_DIFFERENTIABLE:
         setattr(GENERIC, name, _constant_fn(name))
     GENERIC.shape = shape_of
     GENERIC.broadcast_to = _generic_broadcast_to

@@ -123,6 +123,15 @@ def _m_maxgrad(x: float, y: float) -> float:
     return 1.0 if x > y else (0.5 if x == y else 0.0)
 
 
+def _m_zero_base(x: float, y: float) -> float:
+    return 1.0 if x == 0.0 and y >= 0.0 else 0.0
+
+
+def _np_zero_base(x: Any, y: Any) -> Any:
+    dtype = np.result_type(x, y, 1.0)
+    return np.logical_and(np.equal(x, 0), np.greater_equal(y, 0)).astype(dtype)
+
+
 def _np_step(x: Any) -> Any:
     x = np.asarray(x)
     return (x > 0).astype(np.result_type(x, 1.0))
@@ -201,6 +210,7 @@ _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
     sign=np.sign,
     step=_np_step,
     maxgrad=_np_maxgrad,
+    zero_base=_np_zero_base,
     sum=_np_sum,
     reshape=lambda x, shape: np.reshape(x, shape),
     transpose=lambda x, axes=None: np.transpose(x, axes),
@@ -238,6 +248,7 @@ MATH = Backend(
         "sign": _m_sign,
         "step": _m_step,
         "maxgrad": _m_maxgrad,
+        "zero_base": _m_zero_base,
         "sum": _float_sum,
         "shape": lambda x: (),
     },
@@ -356,6 +367,13 @@ def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
     return o.mul(y, o.pow(x, o.sub(y, 1.0)))
 
 
+def _pow_exponent_partial(o: Any, x: Any, y: Any, out: Any) -> Any:
+    """d(x**y)/dy = x**y * log(x); 0 where x = 0 and y >= 0 (as torch and JAX: x**y is
+    constant in y there, and 0 * log(0) would be nan). ``zero_base`` is 1 at those points,
+    so that the logarithm is taken of 1 there and of x elsewhere."""
+    return o.mul(out, o.log(o.add(x, o.zero_base(x, y))))
+
+
 # --------------------------------------------------------------------------------------
 # Elementwise rules: one line of calculus each.
 # --------------------------------------------------------------------------------------
@@ -373,7 +391,7 @@ _ELEMENTWISE = [
         "pow",
         (
             lambda o, x, y, out: _pow_base_partial(o, x, y),
-            lambda o, x, y, out: o.mul(out, o.log(x)),
+            _pow_exponent_partial,
         ),
         domain="positive",
     ),
@@ -561,7 +579,7 @@ class NonDifferentiable:
 NON_DIFFERENTIABLE: dict[str, NonDifferentiable] = {
     r.name: r
     for r in (NonDifferentiable("step"), NonDifferentiable("sign"),
-              NonDifferentiable("maxgrad", 2))
+              NonDifferentiable("maxgrad", 2), NonDifferentiable("zero_base", 2))
 }
 
 RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}

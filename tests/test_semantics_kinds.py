@@ -95,3 +95,61 @@ def test_builtin_abs_of_tensor_and_dual(value):
     d = abs(bd.Dual(value, 1.0))
     np.testing.assert_allclose(d.value, expected.detach().numpy())
     np.testing.assert_allclose(d.tangent, t.grad.numpy())
+
+
+# --------------------------------------------------------------------------------------
+# Item 5: d(x**y)/dy where the base is 0
+# --------------------------------------------------------------------------------------
+
+BASES = np.array([0.0, 0.0, 0.0, 1.5, 2.0, 0.0])
+EXPONENTS = np.array([2.0, 0.5, 0.0, -1.0, 3.0, 1.0])
+
+
+def _torch_pow_grads():
+    x = torch.tensor(BASES, requires_grad=True)
+    y = torch.tensor(EXPONENTS, requires_grad=True)
+    (gx,) = torch.autograd.grad((x**y).sum(), (y,), create_graph=True)
+    h = torch.stack([torch.autograd.grad(gx[k], y, retain_graph=True)[0]
+                     for k in range(len(EXPONENTS))])
+    return gx.detach().numpy(), h.numpy()
+
+
+def _pow_sum(x, y):
+    return (x**y).sum()
+
+
+@pytest.mark.parametrize("path", ["grad", "Tensor", "jvp", "jacfwd", "jit(grad)", "floats"])
+def test_pow_exponent_derivative_at_a_zero_base_is_torchs(path):
+    expected, _ = _torch_pow_grads()
+    if path == "grad":
+        got = bd.grad(_pow_sum, argnums=1)(BASES, EXPONENTS)
+    elif path == "Tensor":
+        y = bd.Tensor(EXPONENTS.copy())
+        _pow_sum(BASES, y).backward()
+        got = y.grad
+    elif path == "jvp":
+        got = np.array([bd.jvp(lambda y: _pow_sum(BASES, y), (EXPONENTS,),
+                               (np.eye(len(EXPONENTS))[k],))[1] for k in range(len(EXPONENTS))])
+    elif path == "jacfwd":
+        got = bd.jacfwd(lambda y: _pow_sum(BASES, y))(EXPONENTS)
+    elif path == "jit(grad)":
+        got = bd.jit(bd.grad(_pow_sum, argnums=1))(BASES, EXPONENTS)
+    else:  # one float pair at a time, both modes
+        got = np.array([bd.grad(lambda a, b: a**b, argnums=1)(float(a), float(b))
+                        for a, b in zip(BASES, EXPONENTS)])
+        tangents = [bd.jvp(lambda b, a=float(a): a**b, (float(b),), (1.0,))[1]
+                    for a, b in zip(BASES, EXPONENTS)]
+        np.testing.assert_allclose(tangents, expected, rtol=1e-12)
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_pow_exponent_second_derivative_at_a_zero_base_is_zero():
+    # torch's double backward gives nan at a zero base (0 * log(0) in the branch its where
+    # discards); x**y is constant in y there, so every derivative in y is 0. Elsewhere the
+    # Hessian is torch's (diagonal, x**y * log(x)**2).
+    _, from_torch = _torch_pow_grads()
+    zero = (BASES == 0) & (EXPONENTS >= 0)
+    expected = np.where(zero[:, None] | zero[None, :], 0.0, from_torch)
+    got = bd.hessian(_pow_sum, argnums=1)(BASES, EXPONENTS)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
