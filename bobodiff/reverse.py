@@ -166,6 +166,8 @@ class Tensor(Wrapper):
                 f"backward(grad=...): grad has shape {shape_of(grad)} but the tensor has "
                 f"shape {shape_of(self.data)}"
             )
+        elif isinstance(grad, np.ndarray):
+            grad = grad.copy()  # the caller's array is never kept as a .grad (as torch)
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad (made under no_grad(), "
@@ -600,6 +602,10 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
 
     A gradient a leaf keeps must be its own writable array: not a read-only broadcast view
     (sum's vjp), nor the same array handed to another leaf (add's)."""
+    data = leaf.data
+    if type(data) is np.ndarray and getattr(g, "dtype", data.dtype) != data.dtype:
+        g = g.astype(data.dtype)  # a leaf's gradient has its dtype (as torch), also in a
+        # graph that mixes in other dtypes
     if wanted is None:
         if not leaf.requires_grad:
             return

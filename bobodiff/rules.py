@@ -183,7 +183,14 @@ def shape_of(x: Any) -> tuple[int, ...]:
 def _np_div(a: Any, b: Any) -> Any:
     if type(a) is np.ndarray or type(b) is np.ndarray:
         return a / b
+    if type(a) in _PYTHON_NUMBER and type(b) in _PYTHON_NUMBER:
+        # 1 / c in d(x / c)/dx: a Python float is "weak" (a float32 array stays float32),
+        # np.divide would make a float64 scalar, which is not
+        return _m_div(a, b)
     return np.divide(a, b)
+
+
+_PYTHON_NUMBER = (float, int)
 
 
 # Arithmetic through Python's operators: on arrays it is NumPy's, and Python numbers met

@@ -153,3 +153,82 @@ def test_pow_exponent_second_derivative_at_a_zero_base_is_zero():
     expected = np.where(zero[:, None] | zero[None, :], 0.0, from_torch)
     got = bd.hessian(_pow_sum, argnums=1)(BASES, EXPONENTS)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+# --------------------------------------------------------------------------------------
+# Item 7: float32 is kept
+# --------------------------------------------------------------------------------------
+
+X32 = np.array([0.5, 1.25, 2.0], dtype=np.float32)
+CONSTANT_FUNCTIONS = {
+    "x / c": lambda x: x / 3.0,
+    "c ** x": lambda x: 2.0**x,
+    "c / x": lambda x: 3.0 / x,
+    "x ** c": lambda x: x**1.5,
+    "mixed": lambda x: bd.exp(x / 3.0) * (1.5**x),
+}
+
+
+def _torch_grad(f, x):
+    t = torch.tensor(x, requires_grad=True)
+    f(t).sum().backward()
+    return t.grad
+
+
+@pytest.mark.parametrize("name", list(CONSTANT_FUNCTIONS))
+def test_float32_kept_through_python_float_constants(name):
+    f = CONSTANT_FUNCTIONS[name]
+    tf = {"mixed": lambda t: torch.exp(t / 3.0) * (1.5**t)}.get(name, f)
+    expected = _torch_grad(tf, X32)
+    assert expected.dtype == torch.float32
+    x = bd.Tensor(X32.copy())
+    f(x).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, expected.numpy(), rtol=1e-5)
+    _, tangent = bd.jvp(f, (X32,), (np.ones(3, np.float32),))
+    assert tangent.dtype == np.float32
+    np.testing.assert_allclose(tangent, expected.numpy(), rtol=1e-5)
+    jac = bd.jacfwd(f)(X32)
+    assert jac.dtype == np.float32
+    np.testing.assert_allclose(np.diag(jac), expected.numpy(), rtol=1e-5)
+    hess = bd.hessian(lambda v: f(v).sum())(X32)
+    assert hess.dtype == np.float32
+
+
+@pytest.mark.parametrize("x0", [np.array(2.0, np.float32), np.float32(2.0)], ids=["0-d", "scalar"])
+@pytest.mark.parametrize("f", [
+    lambda a: a.reshape((1,)),
+    lambda a: a.reshape((1, 1)) * np.ones((2, 3), np.float32),
+    lambda a: bd.sum(a + np.zeros(3, np.float32)),
+    lambda a: (a * np.ones(4, np.float32))[1:3],
+], ids=["reshape", "reshape-broadcast", "broadcast-sum", "broadcast-slice"])
+def test_jacfwd_of_a_0d_float32_input_is_float32(x0, f):
+    jac = bd.jacfwd(f)(x0)
+    assert np.result_type(jac) == np.float32
+    np.testing.assert_allclose(jac, bd.jacrev(f)(np.asarray(x0)), rtol=1e-6)
+
+
+def test_float32_leaf_keeps_its_dtype_in_a_float64_graph():
+    w64 = np.array([1.0, -2.0, 0.5])
+    t = torch.tensor(X32, requires_grad=True)
+    (t * torch.tensor(w64)).sum().backward()
+    x = bd.Tensor(X32.copy())
+    (x * w64).sum().backward()
+    assert x.grad.dtype == np.float32 and t.grad.dtype == torch.float32
+    np.testing.assert_allclose(x.grad, t.grad.numpy())
+
+
+# --------------------------------------------------------------------------------------
+# Item 9: backward(grad=seed) copies the seed
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("f", [lambda a: a, lambda a: a * 1.0, lambda a: a + 0.0, lambda a: +a],
+                         ids=["leaf", "times one", "plus zero", "pos"])
+def test_backward_never_keeps_the_callers_seed(f):
+    a = bd.Tensor(np.array([1.0, 2.0]))
+    seed = np.array([0.5, -1.0])
+    f(a).backward(grad=seed)
+    assert a.grad is not seed and not np.shares_memory(a.grad, seed)
+    a.grad *= 2.0
+    np.testing.assert_array_equal(seed, [0.5, -1.0])
