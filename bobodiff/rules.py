@@ -477,12 +477,41 @@ def _transpose_vjp(o, g, args, out, p, needs=(True,)):
     return (o.transpose(g, tuple(np.argsort(axes))),)
 
 
+def _is_basic(index: tuple) -> bool:
+    """True for an index of ints, slices, None and Ellipsis only (no array of indices)."""
+    return all(i is None or i is Ellipsis or isinstance(i, int | np.integer | slice)
+               for i in index)
+
+
+def _directions_last(index: tuple) -> tuple:
+    """``index`` for the same array with one more, trailing, axis (of directions)."""
+    if any(i is Ellipsis for i in index):
+        return index + (slice(None),)
+    return index + (Ellipsis, slice(None))
+
+
+def _move_axis(o, x, source: int, destination: int):
+    order = list(range(len(o.shape(x))))
+    order.insert(destination % len(order), order.pop(source))
+    return o.transpose(x, tuple(order))
+
+
+# A batched tangent indexed like its value: a leading axis of directions is kept in front
+# by a leading slice, unless the index has arrays of indices. NumPy then moves the axes of
+# advanced indices separated by a slice or None (x[i, :, j]) to the front, before the
+# directions, so the directions go last for the indexing and come back to the front after.
+
+
 def _getitem_jvp(o, ts, args, out, p, batched):
     (t,) = ts
     idx = p["index"]
-    if batched:
-        idx = (slice(None),) + (idx if isinstance(idx, tuple) else (idx,))
-    return o.getitem(t, idx)
+    if not batched:
+        return o.getitem(t, idx)
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if _is_basic(idx):
+        return o.getitem(t, (slice(None),) + idx)
+    last = o.getitem(_move_axis(o, t, 0, -1), _directions_last(idx))
+    return _move_axis(o, last, -1, 0)
 
 
 def _getitem_vjp(o, g, args, out, p, needs=(True,)):
@@ -491,11 +520,14 @@ def _getitem_vjp(o, g, args, out, p, needs=(True,)):
 
 def _scatter_jvp(o, ts, args, out, p, batched):
     (t,) = ts
-    if batched:
-        k = o.shape(t)[0]
-        idx = (slice(None),) + (p["index"] if isinstance(p["index"], tuple) else (p["index"],))
-        return o.scatter(t, (k,) + tuple(p["shape"]), idx)
-    return o.scatter(t, p["shape"], p["index"])
+    if not batched:
+        return o.scatter(t, p["shape"], p["index"])
+    k = o.shape(t)[0]
+    idx = p["index"] if isinstance(p["index"], tuple) else (p["index"],)
+    if _is_basic(idx):
+        return o.scatter(t, (k,) + tuple(p["shape"]), (slice(None),) + idx)
+    last = o.scatter(_move_axis(o, t, 0, -1), tuple(p["shape"]) + (k,), _directions_last(idx))
+    return _move_axis(o, last, -1, 0)
 
 
 def _scatter_vjp(o, g, args, out, p, needs=(True,)):

@@ -232,3 +232,49 @@ def test_backward_never_keeps_the_callers_seed(f):
     assert a.grad is not seed and not np.shares_memory(a.grad, seed)
     a.grad *= 2.0
     np.testing.assert_array_equal(seed, [0.5, -1.0])
+
+
+# --------------------------------------------------------------------------------------
+# Item 3: forward mode through advanced indices separated by a slice or None
+# --------------------------------------------------------------------------------------
+
+I = np.array([0, 1, 1])
+J = np.array([2, 0, 1])
+INDICES = {
+    "x[i, :, j]": (I, slice(None), J),
+    "x[i, None, j]": (I, None, J),
+    "x[0, :, j]": (0, slice(None), J),
+    "x[i, ..., j]": (I, Ellipsis, J),
+    "x[i, 1:, [[j]]]": (I, slice(1, None), J[None, None, :]),
+    "x[:, i, j] (adjacent)": (slice(None), np.array([2, 0, 1]), np.array([0, 3, 3])),
+    "x[i] (one array)": (I,),
+}
+X3 = np.linspace(-1.0, 1.5, 24).reshape(2, 3, 4)
+
+
+def _torch_index(index):
+    # NumPy counts an int beside an array of indices as one more array of indices (so
+    # x[0, :, j] puts j's axis first); torch selects the int first: give torch [0] instead.
+    arrays = any(isinstance(i, np.ndarray) for i in index)
+    return tuple(torch.tensor(i) if isinstance(i, np.ndarray)
+                 else torch.tensor([i]) if arrays and isinstance(i, int) else i for i in index)
+
+
+@pytest.mark.parametrize("name", list(INDICES))
+def test_jacfwd_through_advanced_indices_is_jacrevs_and_torchs(name):
+    index = INDICES[name]
+    expected = torch.autograd.functional.jacobian(
+        lambda t: torch.sin(t[_torch_index(index)]), torch.tensor(X3)).numpy()
+    got = bd.jacfwd(lambda x: bd.sin(x[index]))(X3)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(bd.jacrev(lambda x: bd.sin(x[index]))(X3), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(INDICES))
+def test_hessian_through_advanced_indices_is_torchs(name):
+    index = INDICES[name]
+    expected = torch.autograd.functional.hessian(
+        lambda t: (torch.sin(t[_torch_index(index)]) ** 2).sum(), torch.tensor(X3)).numpy()
+    got = bd.hessian(lambda x: (bd.sin(x[index]) ** 2).sum())(X3)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
