@@ -278,3 +278,50 @@ def test_hessian_through_advanced_indices_is_torchs(name):
         lambda t: (torch.sin(t[_torch_index(index)]) ** 2).sum(), torch.tensor(X3)).numpy()
     got = bd.hessian(lambda x: (bd.sin(x[index]) ** 2).sum())(X3)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Item 13: writing into a leaf's array between the forward pass and backward
+# --------------------------------------------------------------------------------------
+
+WRITES = {
+    "setitem": lambda a: a.__setitem__(0, 5.0),
+    "in-place add": lambda a: np.add(a, 1e-3, out=a),
+    "fill": lambda a: a.fill(0.25),
+    "one element of many": lambda a: a.__setitem__(-1, a[-1] * 1.5),
+}
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000], ids=["1", "3", "1000"])
+@pytest.mark.parametrize("write", list(WRITES))
+def test_backward_after_writing_into_a_saved_leaf_raises_naming_it(write, size):
+    a = bd.Tensor(np.linspace(0.5, 1.5, size))
+    b = bd.Tensor(np.full(size, 2.0))
+    y = (a * b).sum()
+    WRITES[write](a.data)
+    with pytest.raises(RuntimeError, match=rf"leaf Tensor of shape \({size},\).*modified in place"):
+        y.backward()
+
+
+def test_a_0d_leaf_written_into_is_detected_and_writes_between_graphs_are_fine():
+    a = bd.Tensor(np.array(0.5))
+    y = bd.sin(a)
+    a.data[...] = 1.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+    # an update after backward, then a new forward pass: the new values are used
+    x = bd.Tensor(np.array([0.5, 1.0]))
+    bd.sin(x).sum().backward()
+    x.data -= 0.5 * x.grad
+    x.zero_grad()
+    bd.sin(x).sum().backward()
+    np.testing.assert_allclose(x.grad, np.cos(x.data))
+
+
+def test_rebinding_data_is_not_a_write():
+    a = bd.Tensor(np.array([0.5, 1.0]))
+    y = bd.sin(a).sum()
+    saved = a.data
+    a.data = np.array([7.0, 8.0])  # the graph keeps computing with the array it saved
+    y.backward()
+    np.testing.assert_allclose(a.grad, np.cos(saved))
