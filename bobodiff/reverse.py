@@ -642,7 +642,8 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
         checked.add(id(leaf))
         _check_unchanged(leaf)
     data = leaf.data
-    if type(data) is np.ndarray and getattr(g, "dtype", data.dtype) != data.dtype:
+    if (type(data) is np.ndarray and (type(g) is np.ndarray or isinstance(g, np.generic))
+            and g.dtype != data.dtype):
         g = g.astype(data.dtype)  # a leaf's gradient has its dtype (as torch), also in a
         # graph that mixes in other dtypes
     if wanted is None:

@@ -479,7 +479,8 @@ def _transpose_vjp(o, g, args, out, p, needs=(True,)):
 
 def _is_basic(index: tuple) -> bool:
     """True for an index of ints, slices, None and Ellipsis only (no array of indices)."""
-    return all(i is None or i is Ellipsis or isinstance(i, int | np.integer | slice)
+    return all(i is None or i is Ellipsis or type(i) is slice
+               or isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_)
                for i in index)
 
 

@@ -248,6 +248,7 @@ INDICES = {
     "x[i, 1:, [[j]]]": (I, slice(1, None), J[None, None, :]),
     "x[:, i, j] (adjacent)": (slice(None), np.array([2, 0, 1]), np.array([0, 3, 3])),
     "x[i] (one array)": (I,),
+    "x[mask, :, j]": (np.array([True, False]), slice(None), J),
 }
 X3 = np.linspace(-1.0, 1.5, 24).reshape(2, 3, 4)
 
