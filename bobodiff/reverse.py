@@ -550,16 +550,19 @@ def _fingerprint(a: np.ndarray) -> Any:
     return int(np.add.reduce(a.view(word), axis=None, dtype=np.uint64))
 
 
-def _check_unchanged(leaf: Tensor) -> None:
-    """RuntimeError if the array a node saved from ``leaf`` was written into since."""
-    stamp = getattr(leaf, "_stamp", None)
-    if stamp is not None and _fingerprint(stamp[0]) != stamp[1]:
+def _check_unchanged(leaf: Tensor, stamp: tuple[np.ndarray, Any], keep: bool) -> None:
+    """RuntimeError if the array a node saved from ``leaf`` was written into since; the
+    stamp is dropped once checked, unless the graph is kept (``keep``) for another pass."""
+    saved = stamp[0]
+    if (saved.tobytes() if saved.size <= _SMALL else _fingerprint(saved)) != stamp[1]:
         raise RuntimeError(
-            f"the leaf Tensor of shape {shape_of(stamp[0])} ({stamp[0].dtype}, at "
+            f"the leaf Tensor of shape {shape_of(saved)} ({saved.dtype}, at "
             f"{id(leaf):#x}) used by this graph was modified in place after the forward "
             "pass (its .data was written into): backward() would mix its old and new values. "
             "Write into a copy, or run the forward pass again after the write"
         )
+    if not keep:
+        leaf._stamp = None
 
 
 _SECOND_BACKWARD = (
@@ -612,7 +615,7 @@ def backprop(
     collected: dict[int, Any] = {}
     wanted = None if targets is None else {id(t) for t in targets}
     if root._rule is None:  # backward on a leaf
-        _deliver(root, seed, wanted, collected, set(), set())
+        _deliver(root, seed, wanted, collected, set(), retain_graph)
         return collected
     if root._rule is _FREED:
         raise RuntimeError(_SECOND_BACKWARD)
@@ -631,19 +634,19 @@ def backprop(
 
 
 def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int, Any],
-             handed_out: set[int], checked: set[int]) -> None:
+             handed_out: set[int], retain_graph: bool) -> None:
     """Hand the gradient ``g`` to a leaf: into its ``.grad`` (``wanted`` is None), or into
     ``collected`` if the leaf is one of the ``wanted`` ones.
 
     A gradient a leaf keeps must be its own writable array: not a read-only broadcast view
-    (sum's vjp), nor the same array handed to another leaf (add's). The first time a leaf is
-    met (``checked``), the array the graph saved from it is checked to be unchanged."""
-    if id(leaf) not in checked:
-        checked.add(id(leaf))
-        _check_unchanged(leaf)
+    (sum's vjp), nor the same array handed to another leaf (add's). The array the graph
+    saved from the leaf is checked to be unchanged (once, unless ``retain_graph``)."""
+    stamp = getattr(leaf, "_stamp", None)
+    if stamp is not None:
+        _check_unchanged(leaf, stamp, retain_graph)
     data = leaf.data
     if (type(data) is np.ndarray and (type(g) is np.ndarray or isinstance(g, np.generic))
-            and g.dtype != data.dtype):
+            and g.dtype is not data.dtype and g.dtype != data.dtype):
         g = g.astype(data.dtype)  # a leaf's gradient has its dtype (as torch), also in a
         # graph that mixes in other dtypes
     if wanted is None:
@@ -683,7 +686,6 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
     siblings = _array_outputs(root)
     into_grad = wanted is None
     handed_out: set[int] = set()
-    checked: set[int] = set()
     root.grad = seed
     ready = [root]
     push, pop = ready.append, ready.pop
@@ -755,7 +757,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 if into_grad and type(g0) is float:  # the common case, with no checks
                     p0.grad = g0 if p0.grad is None else p0.grad + g0
                 else:
-                    _deliver(p0, g0, wanted, collected, handed_out, checked)
+                    _deliver(p0, g0, wanted, collected, handed_out, retain_graph)
             else:
                 p0.grad = g0 if p0.grad is None else p0.grad + g0
                 p0._pending -= 1
@@ -766,7 +768,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 if into_grad and type(g1) is float:
                     p1.grad = g1 if p1.grad is None else p1.grad + g1
                 else:
-                    _deliver(p1, g1, wanted, collected, handed_out, checked)
+                    _deliver(p1, g1, wanted, collected, handed_out, retain_graph)
             else:
                 p1.grad = g1 if p1.grad is None else p1.grad + g1
                 p1._pending -= 1
