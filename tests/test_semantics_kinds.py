@@ -326,3 +326,13 @@ def test_rebinding_data_is_not_a_write():
     a.data = np.array([7.0, 8.0])  # the graph keeps computing with the array it saved
     y.backward()
     np.testing.assert_allclose(a.grad, np.cos(saved))
+
+
+def test_a_write_between_two_backwards_of_a_retained_graph_raises():
+    a = bd.Tensor(np.array([0.5, 1.0, 1.5]))
+    y = (a * a).sum()
+    y.backward(retain_graph=True)
+    np.testing.assert_allclose(a.grad, 2 * a.data)
+    a.data[1] = 4.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
