@@ -143,8 +143,43 @@ class Wrapper:
     def __ge__(self, other: Any) -> Any:
         return self._plain_value() >= _plain(other)
 
+    # Conversions to Python values, as torch: a value holding exactly one number converts
+    # (whatever its shape), anything else is ambiguous. Under jit the plain value is a
+    # tracer, whose own conversions raise the jit's control-flow error.
+    def _one_number(self, conversion: str) -> Any:
+        v = primal(self)
+        if getattr(v, "_is_bobodiff_wrapper", False):  # a jit tracer
+            return v
+        if type(v) is float:
+            return v
+        size = np.size(v)
+        if size != 1:
+            raise ValueError(
+                f"{conversion}() of a {type(self).__name__} of shape {shape_of(v)} is "
+                f"ambiguous: it needs exactly one value, not {size}"
+            )
+        return np.asarray(v).item()
+
+    def __bool__(self) -> bool:
+        return bool(self._one_number("bool"))
+
     def __float__(self) -> float:
-        return float(self._plain_value())
+        return float(self._one_number("float"))
+
+    def __int__(self) -> int:
+        return int(self._one_number("int"))
+
+    def __abs__(self) -> Any:
+        return apply(RULES["abs"], (self,))
+
+    # NumPy would otherwise turn a wrapper into an object array of wrappers, one per value.
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError(
+            f"cannot convert a bobodiff {type(self).__name__} to a NumPy array (its "
+            f"derivatives would be lost); take its values with {self._values_hint}"
+        )
+
+    _values_hint = "bobodiff.primal(x)"
 
 
 def _plain(x: Any) -> Any:
@@ -236,7 +271,7 @@ def _install_generic_backend() -> None:
                 _r, (g,), {"shape": tuple(shape), "index": index}))
         else:
             setattr(GENERIC, name, lambda *args, _r=rule: apply(_r, args))
-    for name in ("step", "sign", "maxgrad"):
+    for name in NON_DIFFERENTIABLE:
         setattr(GENERIC, name, _constant_fn(name))
     GENERIC.shape = shape_of
     GENERIC.broadcast_to = _generic_broadcast_to

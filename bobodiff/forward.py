@@ -219,6 +219,7 @@ class Dual(Wrapper):
     """A value with its tangent: ``Dual(3.0, 1.0)`` is x = 3 seeded with dx = 1."""
 
     __slots__ = ("value", "_tangent", "_level")
+    _values_hint = "its .value"
 
     def __init__(self, value: Any, tangent: Any = 0.0) -> None:
         if type(value) is int:
@@ -705,6 +706,9 @@ def _full_shape(ops: Any, t: Any, value: Any, batched: bool) -> Any:
     target = shape_of(value)
     if batched:
         target = shape_of(t)[:1] + target
+    if type(t) is float and type(value) is not float and ops is NUMPY:
+        # a Python float seeds (or stands for) a tangent of the value's kind: float32 stays
+        t = np.asarray(t, dtype=np.result_type(value, t))
     return t if shape_of(t) == target else ops.broadcast_to(t, target)
 
 

@@ -103,6 +103,12 @@ class Tracer(Wrapper):
     def __index__(self) -> int:
         raise TracerControlFlowError(_CONTROL_FLOW_MESSAGE.format(what="int() / indexing"))
 
+    def __int__(self) -> int:
+        raise TracerControlFlowError(_CONTROL_FLOW_MESSAGE.format(what="int()"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TracerControlFlowError(_CONTROL_FLOW_MESSAGE.format(what="np.asarray()"))
+
     def __repr__(self) -> str:
         return f"Tracer({self.name}, shape={self.shape})"
 

@@ -92,7 +92,7 @@ class Tensor(Wrapper):
     # and the count of its consumers live in slots (every primitive has one or two
     # arguments), so a node is a single, small object. A leaf sets only the first five.
     __slots__ = ("data", "grad", "requires_grad", "_level", "_rule", "_p0", "_p1", "_saved0",
-                 "_saved1", "_params", "_pending", "__weakref__")
+                 "_saved1", "_params", "_pending", "_stamp", "__weakref__")
     # data:     the value (a float, an array, or a Tensor / Dual of an outer level)
     # grad:     a leaf's accumulated gradient; during backward, a node's gradient so far
     # _rule:    None for a leaf, _ON_FLOATS for a node on floats, else the primitive's rule
@@ -102,6 +102,10 @@ class Tensor(Wrapper):
     #           derivative, else its value (the rule computes the derivative from it)
     # _params:  the rule's parameters (axis, shape, ...), for nodes with a rule
     # _pending: consumers not yet processed, during backward
+    # _stamp:   a leaf over an array: (that array, its fingerprint) when a node last saved
+    #           it (see _fingerprint); unset on every other Tensor
+
+    _values_hint = "its .data or .numpy()"
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         self.data = data if type(data) is float else _as_data(data)
@@ -164,6 +168,8 @@ class Tensor(Wrapper):
                 f"backward(grad=...): grad has shape {shape_of(grad)} but the tensor has "
                 f"shape {shape_of(self.data)}"
             )
+        elif isinstance(grad, np.ndarray):
+            grad = grad.copy()  # the caller's array is never kept as a .grad (as torch)
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad (made under no_grad(), "
@@ -522,7 +528,43 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
         t._saved1 = x1
         t._params = params
         t._pending = 0
+        # A leaf's array may be written into before backward: remember what it held
+        # (_fingerprint, its small case inlined). Floats are immutable, and the float nodes
+        # are made elsewhere: they pay nothing.
+        if p0 is not None and p0._rule is None and type(x0) is np.ndarray:
+            p0._stamp = (x0, x0.tobytes() if x0.size <= _SMALL else _fingerprint(x0))
+        if p1 is not None and p1 is not p0 and p1._rule is None and type(x1) is np.ndarray:
+            p1._stamp = (x1, x1.tobytes() if x1.size <= _SMALL else _fingerprint(x1))
     return t
+
+
+_WORD = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+_SMALL = 64  # arrays up to this size are fingerprinted by their bytes
+
+
+def _fingerprint(a: np.ndarray) -> Any:
+    """What an array holds, cheaply: its bytes when small, else the sum of its values' bit
+    patterns (modulo 2**64), one fast pass that changes with any write that changes values
+    (a permutation of them goes unseen)."""
+    word = _WORD.get(a.itemsize)
+    if a.size <= _SMALL or word is None:
+        return a.tobytes()
+    return int(np.add.reduce(a.view(word), axis=None, dtype=np.uint64))
+
+
+def _check_unchanged(leaf: Tensor, stamp: tuple[np.ndarray, Any], keep: bool) -> None:
+    """RuntimeError if the array a node saved from ``leaf`` was written into since; the
+    stamp is dropped once checked, unless the graph is kept (``keep``) for another pass."""
+    saved = stamp[0]
+    if (saved.tobytes() if saved.size <= _SMALL else _fingerprint(saved)) != stamp[1]:
+        raise RuntimeError(
+            f"the leaf Tensor of shape {shape_of(saved)} ({saved.dtype}, at "
+            f"{id(leaf):#x}) used by this graph was modified in place after the forward "
+            "pass (its .data was written into): backward() would mix its old and new values. "
+            "Write into a copy, or run the forward pass again after the write"
+        )
+    if not keep:
+        leaf._stamp = None
 
 
 _SECOND_BACKWARD = (
@@ -575,7 +617,7 @@ def backprop(
     collected: dict[int, Any] = {}
     wanted = None if targets is None else {id(t) for t in targets}
     if root._rule is None:  # backward on a leaf
-        _deliver(root, seed, wanted, collected, set())
+        _deliver(root, seed, wanted, collected, set(), retain_graph)
         return collected
     if root._rule is _FREED:
         raise RuntimeError(_SECOND_BACKWARD)
@@ -594,12 +636,21 @@ def backprop(
 
 
 def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int, Any],
-             handed_out: set[int]) -> None:
+             handed_out: set[int], retain_graph: bool) -> None:
     """Hand the gradient ``g`` to a leaf: into its ``.grad`` (``wanted`` is None), or into
     ``collected`` if the leaf is one of the ``wanted`` ones.
 
     A gradient a leaf keeps must be its own writable array: not a read-only broadcast view
-    (sum's vjp), nor the same array handed to another leaf (add's)."""
+    (sum's vjp), nor the same array handed to another leaf (add's). The array the graph
+    saved from the leaf is checked to be unchanged (once, unless ``retain_graph``)."""
+    stamp = getattr(leaf, "_stamp", None)
+    if stamp is not None:
+        _check_unchanged(leaf, stamp, retain_graph)
+    data = leaf.data
+    if (type(data) is np.ndarray and (type(g) is np.ndarray or isinstance(g, np.generic))
+            and g.dtype is not data.dtype and g.dtype != data.dtype):
+        g = g.astype(data.dtype)  # a leaf's gradient has its dtype (as torch), also in a
+        # graph that mixes in other dtypes
     if wanted is None:
         if not leaf.requires_grad:
             return
@@ -708,7 +759,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 if into_grad and type(g0) is float:  # the common case, with no checks
                     p0.grad = g0 if p0.grad is None else p0.grad + g0
                 else:
-                    _deliver(p0, g0, wanted, collected, handed_out)
+                    _deliver(p0, g0, wanted, collected, handed_out, retain_graph)
             else:
                 p0.grad = g0 if p0.grad is None else p0.grad + g0
                 p0._pending -= 1
@@ -719,7 +770,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 if into_grad and type(g1) is float:
                     p1.grad = g1 if p1.grad is None else p1.grad + g1
                 else:
-                    _deliver(p1, g1, wanted, collected, handed_out)
+                    _deliver(p1, g1, wanted, collected, handed_out, retain_graph)
             else:
                 p1.grad = g1 if p1.grad is None else p1.grad + g1
                 p1._pending -= 1

@@ -133,6 +133,15 @@ def _m_maxgrad(x: float, y: float) -> float:
     return 1.0 if x > y else (0.5 if x == y else 0.0)
 
 
+def _m_zero_base(x: float, y: float) -> float:
+    return 1.0 if x == 0.0 and y >= 0.0 else 0.0
+
+
+def _np_zero_base(x: Any, y: Any) -> Any:
+    dtype = np.result_type(x, y, 1.0)
+    return np.logical_and(np.equal(x, 0), np.greater_equal(y, 0)).astype(dtype)
+
+
 def _np_step(x: Any) -> Any:
     x = np.asarray(x)
     return (x > 0).astype(np.result_type(x, 1.0))
@@ -184,7 +193,14 @@ def shape_of(x: Any) -> tuple[int, ...]:
 def _np_div(a: Any, b: Any) -> Any:
     if type(a) is np.ndarray or type(b) is np.ndarray:
         return a / b
+    if type(a) in _PYTHON_NUMBER and type(b) in _PYTHON_NUMBER:
+        # 1 / c in d(x / c)/dx: a Python float is "weak" (a float32 array stays float32),
+        # np.divide would make a float64 scalar, which is not
+        return _m_div(a, b)
     return np.divide(a, b)
+
+
+_PYTHON_NUMBER = (float, int)
 
 
 # The primals of the named elementwise functions (sin, exp, ...) are in their rule entries
@@ -202,6 +218,7 @@ _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
     sign=np.sign,
     step=_np_step,
     maxgrad=_np_maxgrad,
+    zero_base=_np_zero_base,
     sum=_np_sum,
     reshape=lambda x, shape: np.reshape(x, shape),
     transpose=lambda x, axes=None: np.transpose(x, axes),
@@ -228,6 +245,7 @@ MATH = Backend(
         "sign": _m_sign,
         "step": _m_step,
         "maxgrad": _m_maxgrad,
+        "zero_base": _m_zero_base,
         "sum": _float_sum,
         "shape": lambda x: (),
     },
@@ -355,6 +373,13 @@ def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
     return o.mul(y, o.pow(x, o.sub(y, 1.0)))
 
 
+def _pow_exponent_partial(o: Any, x: Any, y: Any, out: Any) -> Any:
+    """d(x**y)/dy = x**y * log(x); 0 where x = 0 and y >= 0 (as torch and JAX: x**y is
+    constant in y there, and 0 * log(0) would be nan). ``zero_base`` is 1 at those points,
+    so that the logarithm is taken of 1 there and of x elsewhere."""
+    return o.mul(out, o.log(o.add(x, o.zero_base(x, y))))
+
+
 # --------------------------------------------------------------------------------------
 # Elementwise rules: one line of calculus each.
 # --------------------------------------------------------------------------------------
@@ -372,7 +397,7 @@ _ELEMENTWISE = [
         "pow",
         (
             lambda o, x, y, out: _pow_base_partial(o, x, y),
-            lambda o, x, y, out: o.mul(out, o.log(x)),
+            _pow_exponent_partial,
         ),
         domain="positive",
     ),
@@ -478,12 +503,42 @@ def _transpose_vjp(o, g, args, out, p, needs=(True,)):
     return (o.transpose(g, tuple(np.argsort(axes))),)
 
 
+def _is_basic(index: tuple) -> bool:
+    """True for an index of ints, slices, None and Ellipsis only (no array of indices)."""
+    return all(i is None or i is Ellipsis or type(i) is slice
+               or isinstance(i, int | np.integer) and not isinstance(i, bool | np.bool_)
+               for i in index)
+
+
+def _directions_last(index: tuple) -> tuple:
+    """``index`` for the same array with one more, trailing, axis (of directions)."""
+    if any(i is Ellipsis for i in index):
+        return index + (slice(None),)
+    return index + (Ellipsis, slice(None))
+
+
+def _move_axis(o, x, source: int, destination: int):
+    order = list(range(len(o.shape(x))))
+    order.insert(destination % len(order), order.pop(source))
+    return o.transpose(x, tuple(order))
+
+
+# A batched tangent indexed like its value: a leading axis of directions is kept in front
+# by a leading slice, unless the index has arrays of indices. NumPy then moves the axes of
+# advanced indices separated by a slice or None (x[i, :, j]) to the front, before the
+# directions, so the directions go last for the indexing and come back to the front after.
+
+
 def _getitem_jvp(o, ts, args, out, p, batched):
     (t,) = ts
     idx = p["index"]
-    if batched:
-        idx = (slice(None),) + (idx if isinstance(idx, tuple) else (idx,))
-    return o.getitem(t, idx)
+    if not batched:
+        return o.getitem(t, idx)
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if _is_basic(idx):
+        return o.getitem(t, (slice(None),) + idx)
+    last = o.getitem(_move_axis(o, t, 0, -1), _directions_last(idx))
+    return _move_axis(o, last, -1, 0)
 
 
 def _getitem_vjp(o, g, args, out, p, needs=(True,)):
@@ -492,11 +547,14 @@ def _getitem_vjp(o, g, args, out, p, needs=(True,)):
 
 def _scatter_jvp(o, ts, args, out, p, batched):
     (t,) = ts
-    if batched:
-        k = o.shape(t)[0]
-        idx = (slice(None),) + (p["index"] if isinstance(p["index"], tuple) else (p["index"],))
-        return o.scatter(t, (k,) + tuple(p["shape"]), idx)
-    return o.scatter(t, p["shape"], p["index"])
+    if not batched:
+        return o.scatter(t, p["shape"], p["index"])
+    k = o.shape(t)[0]
+    idx = p["index"] if isinstance(p["index"], tuple) else (p["index"],)
+    if _is_basic(idx):
+        return o.scatter(t, (k,) + tuple(p["shape"]), (slice(None),) + idx)
+    last = o.scatter(_move_axis(o, t, 0, -1), tuple(p["shape"]) + (k,), _directions_last(idx))
+    return _move_axis(o, last, -1, 0)
 
 
 def _scatter_vjp(o, g, args, out, p, needs=(True,)):
@@ -587,7 +645,7 @@ class NonDifferentiable:
 NON_DIFFERENTIABLE: dict[str, NonDifferentiable] = {
     r.name: r
     for r in (NonDifferentiable("step"), NonDifferentiable("sign"),
-              NonDifferentiable("maxgrad", 2))
+              NonDifferentiable("maxgrad", 2), NonDifferentiable("zero_base", 2))
 }
 
 RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}
