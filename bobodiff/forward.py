@@ -17,11 +17,11 @@ The report's names stay usable: ``AutoDiff`` is ``Dual``, ``.valeur`` / ``.deriv
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
+from ._ownership import writable_alone
 from ._state import STATE
 from .core import _ADD, _DIV, _MATMUL, _MUL, _NO_PARAMS, _POW, _SUB, Wrapper, apply, compute
 from .rules import (
@@ -640,10 +640,8 @@ def _sparse_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents:
             continue
         d = rule.partials[i](ops, *values, out)
         # a fresh local derivative (not an argument, not ``out``, not a view of anything)
-        # used for one direction only: multiply into it (2 = the name ``d`` +
-        # getrefcount's own argument)
-        private = (len(present) == 1 and type(d) is np.ndarray and sys.getrefcount(d) == 2
-                   and d.base is None and d.flags.writeable)
+        # used for one direction only: multiply into it
+        private = len(present) == 1 and writable_alone(d, 1)  # the name ``d``
         for j in present:
             p = t.parts[j]
             if private and _fits(d, p):

@@ -23,13 +23,13 @@ arguments instead and ask the rule for the derivatives during backward.
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from ._ownership import writable_alone
 from ._state import STATE, recording
 from .core import Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
@@ -661,10 +661,9 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
             return
         old = collected.get(k)
     if old is not None:
-        if (_OWNERSHIP_BY_REFCOUNT and type(old) is np.ndarray and sys.getrefcount(old) == 3
-                and old.base is None and old.flags.writeable and type(g) is np.ndarray
+        if (type(g) is np.ndarray and writable_alone(old, 2)  # `old` and the leaf's slot
                 and g.dtype == old.dtype and g.shape == old.shape):
-            g = np.add(old, g, out=old)  # held by the leaf (or collected) and `old` alone
+            g = np.add(old, g, out=old)
         else:
             g = old + g
     elif type(g) is np.ndarray:
@@ -785,19 +784,11 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
             return
 
 
-# Writing a product into the incoming gradient array instead of a new one saves an
-# allocation (and its page faults) per node on large arrays. It is safe only when no one
-# else holds that array, which CPython's reference count tells: 3 = the caller's name, this
-# function's parameter and getrefcount's argument. (From 3.14 CPython may borrow stack
-# references, so the count is trusted on 3.11-3.13 only.)
-_OWNERSHIP_BY_REFCOUNT = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
-
-
 def _times_into(g: np.ndarray, d: Any) -> Any:
     """``g * d``, written into ``g`` when the caller's ``g`` is its only holder and the
     product has g's shape and dtype."""
-    if (_OWNERSHIP_BY_REFCOUNT and sys.getrefcount(g) == 3 and g.base is None
-            and g.flags.writeable and type(d) is np.ndarray and d.dtype == g.dtype
+    if (type(d) is np.ndarray and writable_alone(g, 2)  # the caller's name and ours
+            and d.dtype == g.dtype
             and (d.shape == g.shape or np.broadcast_shapes(d.shape, g.shape) == g.shape)):
         return np.multiply(g, d, out=g)
     return g * d
