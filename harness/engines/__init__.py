@@ -45,6 +45,8 @@ class Engine:
     builders: dict[tuple[str, str], Builder] = field(default_factory=dict)
     not_meaningful: dict[tuple[str, str], str] = field(default_factory=dict)
     availability: Callable[[], str | None] | None = None
+    # (experiment, variant, size) -> why this engine cannot run a cell that large, or None
+    size_limit: Callable[[str, str, int], str | None] | None = None
 
     def unavailable_reason(self) -> str | None:
         """Return a one-line reason when the engine cannot run here, else None."""
@@ -61,6 +63,10 @@ class Engine:
         if (experiment, workload) not in self.builders:
             return f"{self.name} has no {experiment}/{workload} workload"
         return None
+
+    def size_reason(self, experiment: str, variant: str, size: int) -> str | None:
+        """Return why this engine cannot run (experiment, variant) at ``size``, or None."""
+        return self.size_limit(experiment, variant, size) if self.size_limit else None
 
     def build(self, experiment: str, workload: str, problem: dict[str, Any],
               options: dict[str, Any]) -> Workload:
