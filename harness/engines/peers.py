@@ -333,7 +333,8 @@ def micrograd_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workl
             total = y if total is None else total + y
         total.backward()
         return [total.data, *(_grads(p) for p in params)]
-    return Workload(run, description="one Value per weight, forward + backward() per step")
+    return Workload(run, description="one Value per weight, forward + backward() per step "
+                    "(sigmoid added as a micrograd node)")
 
 
 def micrograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -350,7 +351,7 @@ def micrograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Workl
         y.backward()
         return [y.data, _grads(inputs)]
     return Workload(run, description="one Value per input, backward() (reverse mode: the full "
-                    "gradient in one pass)")
+                    "gradient in one pass; tanh added as a micrograd node)")
 
 
 ENGINES = [
