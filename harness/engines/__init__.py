@@ -106,6 +106,13 @@ def loop_over(points: list[tuple[float, float, float]],
     return out
 
 
+def loop_workload(problem: dict[str, Any], call: Callable[[float, float, float], tuple],
+                  description: str) -> Workload:
+    """The E1-loop workload of ``call``: one separate call per point of the problem."""
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop, description)
+
+
 def fetch_loop(out: list[tuple]) -> list[np.ndarray]:
     """Turn E1-loop results (one (f, d1, d2, d3) tuple per call) into four arrays."""
     return list(np.asarray(out, dtype=np.float64).T)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines import Engine, Workload, cast, fetch_loop, loop_over, points_of
+from harness.engines import Engine, Workload, cast, loop_workload
 from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -72,9 +72,7 @@ def jax_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
     def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
         value, (g1, g2, g3) = vg(a, b, c)
         return float(value), float(g1), float(g2), float(g3)
-    points, rounds = points_of(problem), problem["rounds"]
-    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
-                    _compiled_note("jit(value_and_grad) per call", seconds))
+    return loop_workload(problem, call, _compiled_note("jit(value_and_grad) per call", seconds))
 
 
 def jax_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -153,8 +151,7 @@ def autograd_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Worklo
     def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
         value, grad = vg(np.array([a, b, c]))
         return float(value), float(grad[0]), float(grad[1]), float(grad[2])
-    points, rounds = points_of(problem), problem["rounds"]
-    return Workload(lambda: loop_over(points, call, rounds), fetch_loop, "value_and_grad per call")
+    return loop_workload(problem, call, "value_and_grad per call")
 
 
 def autograd_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -291,9 +288,8 @@ def micrograd_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workl
         f = e1_function.formula(x1, x2, x3, MicrogradLib)
         f.backward()
         return f.data, x1.grad, x2.grad, x3.grad
-    points, rounds = points_of(problem), problem["rounds"]
-    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
-                    "3 Values + backward per call (sin/cos/exp/log added as micrograd nodes)")
+    return loop_workload(problem, call, "3 Values + backward per call (sin/cos/exp/log added "
+                         "as micrograd nodes)")
 
 
 def _values(array: np.ndarray) -> Any:
