@@ -140,3 +140,25 @@ def test_jax_runs_on_the_cpu_in_float64():
     jax, jnp = peers._jax({"dtype": "float64", "threads": 1})
     assert jnp.asarray(np.ones(2)).dtype == np.float64
     assert {device.platform for device in jax.devices()} == {"cpu"}
+
+
+def test_bench_extra_pins_every_engine_and_the_installed_versions_match():
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    bench = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["bench"]
+    pins = dict(line.split("==") for line in bench if "==" in line)
+    assert {"torch", "jax", "jaxlib", "autograd", "micrograd"} <= set(pins)
+    for package, pinned in pins.items():
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            continue  # not installed here: its cells are skipped with the reason
+        assert installed.split("+")[0] == pinned, package
+
+
+def test_torch_is_the_cpu_build():
+    torch = pytest.importorskip("torch")
+    assert torch.version.cuda is None
