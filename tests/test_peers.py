@@ -162,3 +162,26 @@ def test_bench_extra_pins_every_engine_and_the_installed_versions_match():
 def test_torch_is_the_cpu_build():
     torch = pytest.importorskip("torch")
     assert torch.version.cuda is None
+
+
+def test_micrograd_cells_too_large_are_skipped_with_the_reason():
+    config = validate({"run": {"engines": ["micrograd"]}, "E2": {"sizes": [10, 100],
+                       "batches": [1, 64]}, "E3": {"sizes": [10]}, "E1": {"loop_calls": 5}})
+    reasons = {(c.experiment, c.variant, c.size): skip_reason(c, config) for c in plan(config)}
+    assert reasons[("E2", "step-b64", 10)] is None and reasons[("E2", "step-b1", 100)] is None
+    assert "Values per call" in reasons[("E2", "step-b64", 100)]
+
+
+def test_micrograd_node_estimate_counts_the_values_a_step_builds(monkeypatch):
+    built = []
+    original = micrograd.Value.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    workload, _ = _workload("E2", "step-b3", 20)
+    monkeypatch.setattr(micrograd.Value, "__init__", counting)
+    workload.run()
+    estimate = peers.micrograd_nodes("E2", "step-b3", 20)
+    assert 0.9 * estimate <= len(built) <= 1.2 * estimate

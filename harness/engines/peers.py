@@ -202,6 +202,10 @@ def autograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Worklo
 # micrograd's backward() recurses once per node along the deepest path of the graph. A cell
 # runs at a depth of a few dozen frames (harness, workload, loops), so keep that much spare.
 RECURSION_SPARE = 150
+# A micrograd Value (with its closure and child set) took about 800 bytes and 10-20 us to
+# build here: above a million per call (E2 at batch 64 from n=100) a cell would take minutes
+# and gigabytes, so it is skipped.
+MICROGRAD_MAX_NODES = 1_000_000
 
 
 def _unary(x: Any, data: float, slope: float, op: str) -> Any:
@@ -270,12 +274,24 @@ def micrograd_depth(experiment: str, variant: str, size: int) -> int:
     return 20
 
 
+def micrograd_nodes(experiment: str, variant: str, size: int) -> int:
+    """About how many Values one call builds: per sample, n^2 products, n^2 sums and the n^2
+    float weights or inputs micrograd wraps in a Value of their own."""
+    batch = int(variant.split("-b")[1]) if "-b" in variant else 1
+    return 3 * batch * size * size if experiment in ("E2", "E3") else 30
+
+
 def micrograd_size_reason(experiment: str, variant: str, size: int) -> str | None:
-    """Why micrograd cannot run this cell (its recursive backward would overflow), or None."""
+    """Why micrograd cannot run this cell (its recursive backward would overflow, or the
+    graph would hold more than MICROGRAD_MAX_NODES Values), or None."""
     depth, limit = micrograd_depth(experiment, variant, size), 1000  # CPython's default
     if depth > limit - RECURSION_SPARE:
         return (f"micrograd's recursive backward would overflow: a graph {depth} nodes deep "
                 f"at n={size}, recursion limit {limit}")
+    nodes = micrograd_nodes(experiment, variant, size)
+    if nodes > MICROGRAD_MAX_NODES:
+        return (f"micrograd would build about {nodes:,} Values per call (over "
+                f"{MICROGRAD_MAX_NODES:,}: minutes and gigabytes per call)")
     return None
 
 
