@@ -173,6 +173,9 @@ def command_profile(args: argparse.Namespace) -> int:
         return 2
     if args.variants:
         cells = [cell for cell in cells if cell.variant in args.variants]
+    if not cells and args.named and not settings["cells"]:
+        print(f"note: {args.config} has no [profile] cells: nothing to profile", file=sys.stderr)
+        return 0
     if not cells:
         print("error: no cell to profile (check --only, --engines, --variants)", file=sys.stderr)
         return 2

@@ -43,3 +43,12 @@ def test_snakeviz_serves_the_scalar_engine_e1_loop_by_default(tmp_path):
     assert profiling.choose_profile(tmp_path, "torch").name.startswith("E1_loop_torch")
     with pytest.raises(FileNotFoundError, match="make bench"):
         profiling.choose_profile(tmp_path / "elsewhere", None)
+
+
+def test_named_profiling_of_a_config_without_profile_cells_is_a_note(tmp_path, capsys):
+    from harness.cli import main
+
+    config = tmp_path / "bare.toml"
+    config.write_text('[run]\nengines = ["floor"]\n')
+    assert main(["profile", str(config), "--named", "--run", str(tmp_path / "run")]) == 0
+    assert "no [profile] cells" in capsys.readouterr().err
