@@ -6,14 +6,15 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.toml
 RUN    ?= results/latest
 
-.PHONY: help venv test lint bench charts profile snakeviz clean
+.PHONY: help venv test lint bench charts profile snakeviz clean graphviz chromium
 
 help:
-	@echo "make bench    run the default benchmark config (configs/default.toml) -> results/latest/"
-	@echo "make test     lint (ruff) + the whole test suite (pytest)"
+	@echo "make bench    measure configs/default.toml, then profile the cells its [profile] names -> results/latest/"
+	@echo "              (CONFIG=configs/quick.toml: every experiment and engine at fewer sizes, a few minutes)"
+	@echo "make test     lint (ruff) + the whole test suite (pytest), including the browser test"
 	@echo "make charts   redraw tables, plots and index.html of results/latest from raw.jsonl"
-	@echo "make profile  profile representative cells (cProfile, Scalene, memory_profiler) into results/latest/profiles"
-	@echo "make snakeviz serve a cProfile profile on 127.0.0.1 (PROF=path.prof to choose)"
+	@echo "make profile  profile every engine's representative cells (cProfile, Scalene, memory_profiler) into results/latest/profiles"
+	@echo "make snakeviz serve a cProfile profile on 127.0.0.1 (default E1-loop bobodiff-scalar; PROF=part of a name)"
 	@echo "make lint     ruff only"
 	@echo "make clean    remove .venv, caches and results (keeps results/README.md)"
 
@@ -28,21 +29,32 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+test: lint chromium
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+# Measure, then profile the cells the config's [profile] table names, into the same run.
+bench: $(STAMP) graphviz
 	$(PY) -m harness run $(CONFIG)
+	$(PY) -m harness profile $(CONFIG) --named --run $(RUN)
 
 charts: $(STAMP)
 	$(PY) -m harness charts $(RUN)
 
-# Call graphs need graphviz's `dot`; without it the profiles get bar charts instead.
-profile: $(STAMP)
-	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1; } \
-	  || echo "note: graphviz not installed; profiles get bar charts instead of call graphs"
+profile: $(STAMP) graphviz
 	$(PY) -m harness profile $(CONFIG) $(if $(ONLY),--only $(ONLY))
+
+# System tools: installed with apt-get when missing and root, else a note and a fallback.
+# graphviz's dot draws the call graphs (else bar charts); chromium runs tests/test_browser.py
+# (else it is skipped with the reason).
+APT_TOOL = command -v $(1) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get \
+	  >/dev/null && (apt-get update -qq && apt-get install -y -qq $(2)) >/dev/null 2>&1; } \
+	  || echo "note: $(2) not installed; $(3)"
+
+graphviz:
+	@$(call APT_TOOL,dot,graphviz,profiles get bar charts instead of call graphs)
+
+chromium:
+	@$(call APT_TOOL,chromium,chromium,tests/test_browser.py will be skipped)
 
 snakeviz: $(STAMP)
 	$(PY) -m harness snakeviz $(RUN) $(if $(PROF),--prof $(PROF))

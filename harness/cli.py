@@ -54,13 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("--run", type=Path, metavar="RUN_DIR",
                          help="run folder to add profiles to (default: results/latest if it "
                          "exists, else a new run folder)")
+    profile.add_argument("--named", action="store_true",
+                         help="profile the cells the config's [profile] table names (what "
+                         "`make bench` does after timing), with its seconds and profilers")
     profile.add_argument("--only", type=_names, help="experiments, e.g. E1,E2")
     profile.add_argument("--engines", type=_names, help="engines, e.g. bobodiff-reverse,torch")
     profile.add_argument("--variants", type=_names, help="readings, e.g. loop,step-b1")
     profile.add_argument("--profilers", type=_names, default=None,
                          help="cprofile,scalene,memory (default: all three)")
-    profile.add_argument("--seconds", type=float, default=3.0,
-                         help="how long each profiled cell keeps running (default: 3)")
+    profile.add_argument("--seconds", type=float, default=None,
+                         help="how long each profiled cell keeps running (default: the "
+                         "config's [profile] seconds, 3)")
     profile.add_argument("--out", type=Path, default=PROJECT_ROOT / "results",
                          help="results root folder for a new run folder (default: results/)")
     profile.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     snakeviz.add_argument("run_dir", type=Path, nargs="?", default=PROJECT_ROOT / "results" /
                           "latest", help="a run folder (default: results/latest)")
     snakeviz.add_argument("--prof", help="a .prof path, or part of a profile's file name "
-                          "(default: E1-loop of bobodiff's reverse mode)")
+                          "(default: E1-loop of bobodiff's scalar engine, the report's own)")
     snakeviz.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     snakeviz.add_argument("--list", action="store_true", help="list the profiles and exit")
     return parser
@@ -194,15 +198,25 @@ def command_profile(args: argparse.Namespace) -> int:
     config = _load_config(args)
     if config is None:
         return 2
-    profilers = tuple(args.profilers or profiling.PROFILERS)
+    settings = config["profile"]
+    profilers = tuple(args.profilers or settings["profilers"])
     unknown = sorted(set(profilers) - set(profiling.PROFILERS))
     if unknown:
         print(f"error: --profilers: unknown {unknown}; choose from {profiling.PROFILERS}",
               file=sys.stderr)
         return 2
-    cells = profiling.representative_cells(config)
+    seconds = args.seconds if args.seconds is not None else settings["seconds"]
+    try:
+        cells = (profiling.named_cells(config) if args.named
+                 else profiling.representative_cells(config))
+    except ValueError as error:
+        print(f"error: {args.config}: {error}", file=sys.stderr)
+        return 2
     if args.variants:
         cells = [cell for cell in cells if cell.variant in args.variants]
+    if not cells and args.named and not settings["cells"]:
+        print(f"note: {args.config} has no [profile] cells: nothing to profile", file=sys.stderr)
+        return 0
     if not cells:
         print("error: no cell to profile (check --only, --engines, --variants)", file=sys.stderr)
         return 2
@@ -210,7 +224,7 @@ def command_profile(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir}\nprofiling {len(cells)} cells x {len(profilers)} "
           f"profilers; {profiling.environment_note()}", file=sys.stderr)
     try:
-        records = profiling.profile_run(config, run_dir, cells, profilers, args.seconds,
+        records = profiling.profile_run(config, run_dir, cells, profilers, seconds,
                                         not args.no_progress)
     except KeyboardInterrupt:
         print("\ninterrupted; profiles/profiles.jsonl keeps every finished profile",

@@ -14,6 +14,8 @@ from harness.engines import registry as engine_registry
 from harness.experiments import registry as experiment_registry
 from harness.params import Param, repeated
 
+PROFILERS = ("cprofile", "scalene", "memory")
+
 
 class ConfigError(ValueError):
     """A configuration file is unreadable or has unknown keys, wrong types or values."""
@@ -44,6 +46,38 @@ def run_params() -> dict[str, Param]:
         "memory_limit_mb": Param("int", 0, "RLIMIT_AS of each cell in MiB (0 = no limit)",
                                  0, 10**8),
     }
+
+
+def profile_params() -> dict[str, Param]:
+    """The keys of the [profile] table: the cells `make bench` profiles after timing."""
+    return {
+        "cells": Param("str_list", [], "cells to profile, EXPERIMENT/VARIANT/ENGINE[/n=SIZE] "
+                       "(without n=: the largest size the engine runs)"),
+        "seconds": Param("float", 3.0, "how long each profiled cell keeps running", 0.01,
+                         3600.0),
+        "profilers": Param("str_list", list(PROFILERS), "profilers to run", choices=PROFILERS),
+    }
+
+
+def _check_profile_cells(source: str, cells: Any, errors: list[str]) -> None:
+    if not isinstance(cells, list):
+        return  # reported by _check_table
+    experiments, engines = experiment_registry(), engine_registry()
+    for text in cells:
+        if not isinstance(text, str):
+            continue
+        parts = text.split("/")
+        problem = None
+        if len(parts) not in (3, 4):
+            problem = "expected EXPERIMENT/VARIANT/ENGINE or EXPERIMENT/VARIANT/ENGINE/n=SIZE"
+        elif parts[0] not in experiments:
+            problem = f"unknown experiment {parts[0]!r} (allowed: {', '.join(experiments)})"
+        elif parts[2] not in engines:
+            problem = f"unknown engine {parts[2]!r} (allowed: {', '.join(engines)})"
+        elif len(parts) == 4 and not (parts[3].startswith("n=") and parts[3][2:].isdigit()):
+            problem = f"size {parts[3]!r} must be written n=<integer>"
+        if problem:
+            errors.append(f"{source}: [profile] cells: {text!r}: {problem}")
 
 
 def _experiment_params(name: str) -> dict[str, Param]:
@@ -80,7 +114,7 @@ def validate(data: dict[str, Any], source: str = "<config>") -> dict[str, Any]:
     """
     errors: list[str] = []
     experiments = experiment_registry()
-    allowed = ["run", *experiments]
+    allowed = ["run", *experiments, "profile"]
     for key in data:
         if key not in allowed:
             errors.append(f"{source}: unknown table or key {key!r}; allowed: "
@@ -89,6 +123,9 @@ def validate(data: dict[str, Any], source: str = "<config>") -> dict[str, Any]:
     for name in experiments:
         resolved[name] = _check_table(source, name, data.get(name, {}),
                                       _experiment_params(name), errors)
+    resolved["profile"] = _check_table(source, "profile", data.get("profile", {}),
+                                       profile_params(), errors)
+    _check_profile_cells(source, resolved["profile"].get("cells"), errors)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return resolved

@@ -26,16 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.cells import Cell, plan
+from harness.config import PROFILERS
 from harness.environment import PROJECT_ROOT
 from harness.report.atomic import write_atomic
 from harness.report.profiles import INDEX_NAME, load_index  # noqa: F401  (re-exported)
 from harness.runner import CHILDREN, _child_env, _kill_group, append_lines, cell_spec, skip_reason
 
-PROFILERS = ("cprofile", "scalene", "memory")
 CHILD_SCRIPT = PROJECT_ROOT / "harness" / "_profile_cell.py"
 MEMORY_INTERVAL = 0.01
 TOP_FUNCTIONS = 20
 SCALENE_ATTEMPTS = 3
+# What `make snakeviz` serves without PROF=: the report's own profile (its section 1.2).
+DEFAULT_PROFILES = ("E1_loop_bobodiff-scalar_", "E1_loop_bobodiff-reverse_")
 
 
 def representative_cells(config: dict[str, Any]) -> list[Cell]:
@@ -55,6 +57,32 @@ def representative_cells(config: dict[str, Any]) -> list[Cell]:
             if key not in largest or cell.size > largest[key].size:
                 largest[key] = cell
     return chosen + list(largest.values())
+
+
+def named_cells(config: dict[str, Any]) -> list[Cell]:
+    """The cells the config's [profile] table names, in its order.
+
+    ``EXPERIMENT/VARIANT/ENGINE/n=SIZE`` names one cell of the plan; without ``/n=SIZE`` the
+    largest size the engine runs. Raises ValueError naming a pattern no runnable cell matches.
+    """
+    planned = plan(config)
+    chosen: list[Cell] = []
+    for text in config.get("profile", {}).get("cells") or []:
+        experiment, variant, engine, *size = text.split("/")
+        matches = [cell for cell in planned if (cell.experiment, cell.variant, cell.engine)
+                   == (experiment, variant, engine)
+                   and (not size or cell.size == int(size[0].removeprefix("n=")))]
+        if not matches:
+            raise ValueError(f"[profile] cells: {text!r} is not a cell of this config (check "
+                             "the experiment's variants and sizes and the engine list)")
+        runnable = [cell for cell in matches if not skip_reason(cell, config)]
+        if not runnable:
+            raise ValueError(f"[profile] cells: {text!r} is skipped by this config: "
+                             f"{skip_reason(matches[-1], config)}")
+        cell = max(runnable, key=lambda c: c.size)
+        if cell not in chosen:
+            chosen.append(cell)
+    return chosen
 
 
 def slug(cell: Cell) -> str:
@@ -373,10 +401,13 @@ def choose_profile(run_dir: Path, name: str | None) -> Path:
         return matches[0]
     found = sorted(folder.glob("*.prof")) if folder.is_dir() else []
     if not found:
-        raise FileNotFoundError(f"no .prof file in {folder}; run `make profile` first")
-    preferred = [p for p in found if "E1_loop_bobodiff-scalar" in p.name
-                 or "E1_loop_bobodiff-reverse" in p.name]
-    return (preferred or found)[0]
+        raise FileNotFoundError(f"no .prof file in {folder}; `make bench` profiles the cells "
+                                "of configs/default.toml's [profile], `make profile` more")
+    for preferred in DEFAULT_PROFILES:
+        for path in found:
+            if path.name.startswith(preferred):
+                return path
+    return found[0]
 
 
 def environment_note() -> str:

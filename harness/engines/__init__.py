@@ -45,6 +45,8 @@ class Engine:
     builders: dict[tuple[str, str], Builder] = field(default_factory=dict)
     not_meaningful: dict[tuple[str, str], str] = field(default_factory=dict)
     availability: Callable[[], str | None] | None = None
+    # (experiment, variant, size) -> why this engine cannot run a cell that large, or None
+    size_limit: Callable[[str, str, int], str | None] | None = None
 
     def unavailable_reason(self) -> str | None:
         """Return a one-line reason when the engine cannot run here, else None."""
@@ -61,6 +63,10 @@ class Engine:
         if (experiment, workload) not in self.builders:
             return f"{self.name} has no {experiment}/{workload} workload"
         return None
+
+    def size_reason(self, experiment: str, variant: str, size: int) -> str | None:
+        """Return why this engine cannot run (experiment, variant) at ``size``, or None."""
+        return self.size_limit(experiment, variant, size) if self.size_limit else None
 
     def build(self, experiment: str, workload: str, problem: dict[str, Any],
               options: dict[str, Any]) -> Workload:
@@ -98,6 +104,13 @@ def loop_over(points: list[tuple[float, float, float]],
     for _ in range(rounds):
         out = [call(a, b, c) for a, b, c in points]
     return out
+
+
+def loop_workload(problem: dict[str, Any], call: Callable[[float, float, float], tuple],
+                  description: str) -> Workload:
+    """The E1-loop workload of ``call``: one separate call per point of the problem."""
+    points, rounds = points_of(problem), problem["rounds"]
+    return Workload(lambda: loop_over(points, call, rounds), fetch_loop, description)
 
 
 def fetch_loop(out: list[tuple]) -> list[np.ndarray]:

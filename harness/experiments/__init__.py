@@ -65,6 +65,14 @@ class Experiment:
         return self.OUTPUT_NAMES
 
 
+def engine_size_reason(engine: str, experiment: str, variant: str, size: int) -> str | None:
+    """Why ``engine`` cannot run this cell at ``size`` (e.g. micrograd's recursion), or None."""
+    from harness.engines import registry as engine_registry
+
+    adapter = engine_registry().get(engine)
+    return adapter.size_reason(experiment, variant, size) if adapter else None
+
+
 def compare(got: list[Any], expected: list[np.ndarray], names: tuple[str, ...],
             dtype: str) -> tuple[float, str | None]:
     """Compare an engine's result with the reference.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment
+from harness.experiments import Experiment, engine_size_reason
 from harness.params import Param
 
 SCALAR_ENGINE = "bobodiff-scalar"
@@ -103,7 +103,7 @@ class E2NetworkReverse(Experiment):
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
         if engine != SCALAR_ENGINE:
-            return None
+            return engine_size_reason(engine, self.NAME, variant, size)
         if size > params["scalar_max_n"]:
             return (f"n={size} is above E2.scalar_max_n={params['scalar_max_n']} "
                     "(one graph node per scalar; raise the key to measure it)")

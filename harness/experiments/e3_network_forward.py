@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment
+from harness.experiments import Experiment, engine_size_reason
 from harness.params import Param
 
 SCALAR_ENGINE = "bobodiff-scalar"
@@ -68,6 +68,8 @@ class E3NetworkForward(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
+        if engine != SCALAR_ENGINE:
+            return engine_size_reason(engine, self.NAME, variant, size)
         if engine == SCALAR_ENGINE and size > params["scalar_max_n"]:
             return (f"n={size} is above E3.scalar_max_n={params['scalar_max_n']} "
                     "(one dual number per scalar; raise the key to measure it)")

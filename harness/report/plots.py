@@ -10,11 +10,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import pandas as pd  # noqa: E402
 
+from harness.report import reference as ref  # noqa: E402
 from harness.report.atomic import write_atomic  # noqa: E402
+from harness.report.summary import growth  # noqa: E402
+from harness.stats import loglog_predict, loglog_slope  # noqa: E402
 
 PLOT_FILES = ("e1_bars.png", "e2_time_vs_n.png", "e3_time_vs_n.png", "memory.png")
 KNOWN_ENGINES = ("floor", "torch", "bobodiff-forward", "bobodiff-reverse", "bobodiff-scalar",
                  "bobodiff-compiled", "jax", "autograd", "micrograd")
+
+
+REPORT_LABEL = "report (their machine)"
+CI_COLUMNS = ("median_ci_low", "median_ci_high")  # the 95% interval of a cell's median, s
+# The readings of this run the report's E2 / E3 figures are drawn beside (what it most
+# probably timed: one step of the network, E3 one direction or all of them).
+REPORT_PANELS = {"E2": ("step-b1", "lists+step-b1"), "E3": ("jvp", "grad")}
+REPORT_CURVES = {"E2": ref.E2_REPORT_MS, "E3": ref.E3_REPORT_MS}
+# Which engine's colour the report's figures take: its own scalar design, and PyTorch.
+REPORT_COLORS = {"bobodiff": "bobodiff-scalar", "torch": "torch"}
+REPORT_MARKERS = {"bobodiff": "*", "torch": "P"}
 
 
 def engine_color(engine: str) -> tuple:
@@ -51,52 +65,129 @@ def reading_order(variant: str) -> tuple:
     return ("+" in variant, variant != "setup", batch, variant)
 
 
+def has_intervals(rows: pd.DataFrame) -> bool:
+    """True when the summary carries the 95% interval of each median (and this part has one)."""
+    return all(column in rows for column in CI_COLUMNS) and rows[list(CI_COLUMNS)].notna().any(
+        axis=None)
+
+
+def interval_errors(rows: pd.DataFrame, values: pd.Series) -> list[pd.Series]:
+    """Distances below and above ``values`` of the median's interval, in the unit of
+    ``values`` (a per-call or extrapolated time scales as the median does)."""
+    scale = values / rows["median_s"]
+    return [(rows["median_s"] - rows[CI_COLUMNS[0]]).clip(lower=0) * scale,
+            (rows[CI_COLUMNS[1]] - rows["median_s"]).clip(lower=0) * scale]
+
+
 def draw_time_vs_n(ok: pd.DataFrame, experiment: str) -> plt.Figure:
-    """One log-log panel per variant, one line per engine."""
+    """One log-log panel per variant: a line per engine, its fitted power law (exponent in
+    the legend), the 95% interval of each median when the summary has one, and the report's
+    own figures on the panels of the readings it is compared with."""
     data = ok[ok.experiment == experiment] if len(ok) else ok
     variants = sorted(data.variant.unique(), key=reading_order) if len(data) else []
-    figure, axes = plt.subplots(1, max(1, len(variants)), figsize=(5 * max(1, len(variants)),
-                                                                  4), squeeze=False)
+    figure, axes = plt.subplots(1, max(1, len(variants)), figsize=(5.5 * max(1, len(variants)),
+                                                                  4.5), squeeze=False)
     if not variants:
         _empty(axes[0][0], experiment)
+    fits = growth(data) if len(data) else pd.DataFrame()
+    intervals = has_intervals(data)
     for axis, variant in zip(axes[0], variants):
         for engine, rows in data[data.variant == variant].groupby("engine"):
             rows = rows.sort_values("size")
             color = engine_color(engine)
-            axis.plot(rows["size"], rows["median_s"] * 1e3, marker="o", label=engine,
-                      color=color)
+            fit = fits[(fits.variant == variant) & (fits.engine == engine)] if len(fits) else fits
+            label = engine
+            if len(fit):
+                label += f" (fit n^{float(fit.exponent.iloc[0]):.2f})"
+                _draw_fit(axis, rows, fit.iloc[0], color)
+            times = rows["median_s"] * 1e3
+            axis.plot(rows["size"], times, marker="o", label=label, color=color)
             axis.fill_between(rows["size"], rows["min_s"] * 1e3, rows["max_s"] * 1e3,
-                              alpha=0.15, color=color)
+                              alpha=0.12, color=color)
+            if intervals:
+                axis.errorbar(rows["size"], times, yerr=interval_errors(rows, times),
+                              fmt="none", ecolor=color, capsize=3, linewidth=1)
+        if variant in REPORT_PANELS.get(experiment, ()):
+            draw_report_points(axis, REPORT_CURVES[experiment])
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(f"{experiment}/{variant}")
         axis.set_xlabel("n (inputs = hidden units)")
         axis.set_ylabel("median time per call (ms)")
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.suptitle(f"{experiment}: time vs n (log-log; band = min..max of repeats)")
+        axis.legend(fontsize=7)
+    bars = "; bars = 95% interval of the median" if intervals else ""
+    figure.suptitle(f"{experiment}: time vs n (log-log; band = min..max of repeats{bars}; "
+                    "dashed = fitted power law)")
     return figure
 
 
+def _draw_fit(axis: plt.Axes, rows: pd.DataFrame, fit: pd.Series, color: tuple) -> None:
+    """The power law fitted on the sizes growth() used, drawn over those sizes."""
+    used = rows[(rows["size"] >= fit.n_from) & (rows["size"] <= fit.n_to)]
+    sizes, times = list(used["size"]), list(used["median_s"])
+    ends = [float(fit.n_from), float(fit.n_to)]
+    axis.plot(ends, [loglog_predict(sizes, times, n) * 1e3 for n in ends], linestyle="--",
+              linewidth=1, color=color, alpha=0.7)
+
+
+def draw_report_points(axis: plt.Axes, curves: dict[str, dict[int, float]]) -> None:
+    """The report's published times (ms by n) as distinct markers, with the exponent their
+    two points imply."""
+    for framework, points in curves.items():
+        sizes, times = list(points), list(points.values())
+        exponent = loglog_slope(sizes, times)
+        name = "bobodiff" if framework == "bobodiff" else "PyTorch"
+        axis.plot(sizes, times, linestyle=":", marker=REPORT_MARKERS[framework], markersize=11,
+                  markeredgecolor="black", color=engine_color(REPORT_COLORS[framework]),
+                  label=f"{REPORT_LABEL}: {name} (n^{exponent:.2f})")
+
+
+# Table 1 of the report on the E1 bars: (reading, engine of this run, value in the panel's
+# unit). The loop panel is per call (the report's 10M calls / 1e7), the batch one is 10M points.
+E1_REPORT_MARKS = (("loop", "bobodiff-scalar", ref.TABLE1[1]["seconds"] / 1e7 * 1e6,
+                    "backward (bobodiff)"),
+                   ("loop", "torch", ref.TABLE1[2]["seconds"] / 1e7 * 1e6, "PyTorch"),
+                   ("batch", "bobodiff-forward", ref.TABLE1[0]["seconds"], "forward (bobodiff)"))
+
+
 def draw_e1(ok: pd.DataFrame) -> plt.Figure:
-    """Bars for E1-loop (microseconds per call) and E1-batch (seconds per call on N)."""
+    """Bars for E1-loop (microseconds per call) and E1-batch (seconds for 10M points), the
+    report's Table 1 as markers on the bars of the engines that correspond to its rows."""
     data = ok[ok.experiment == "E1"] if len(ok) else ok
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     readings = (("loop", "per_call_us", "microseconds per call (log)"),
-                ("batch", "median_s", "seconds per call on N points (log)"))
+                ("batch", "extrapolated_10M_s", "seconds for 10M points (log; N points "
+                 "scaled linearly)"))
+    intervals = has_intervals(data)
     for axis, (variant, column, label) in zip(axes, readings):
         rows = data[data.variant == variant].sort_values(column) if len(data) else data
         if rows.empty:
             _empty(axis, f"E1-{variant}")
             continue
-        axis.barh(rows["engine"], rows[column], color=[engine_color(e) for e in rows["engine"]])
+        errors = interval_errors(rows, rows[column]) if intervals else None
+        axis.barh(rows["engine"], rows[column], xerr=errors, capsize=3,
+                  color=[engine_color(e) for e in rows["engine"]])
         axis.set_xscale("log")
         axis.set_xlabel(label)
         size = int(rows["size"].iloc[0])
         axis.set_title(f"E1-{variant} ({size:,} {'calls' if variant == 'loop' else 'points'})")
         for y, value in enumerate(rows[column]):
             axis.text(value, y, f" {value:.3g}", va="center", fontsize=8)
-    figure.suptitle("E1: value + 3 partials of the report's function")
+        engines = list(rows["engine"])
+        marks = [(engines.index(engine), value, row) for reading, engine, value, row
+                 in E1_REPORT_MARKS if reading == variant and engine in engines]
+        for index, (y, value, row) in enumerate(marks):
+            axis.plot([value], [y], marker="D", linestyle="none", markersize=9, color="white",
+                      markeredgecolor="black", markeredgewidth=1.5,
+                      label=REPORT_LABEL if index == 0 else None)
+            axis.annotate(f"report: {row} {value:.3g}", (value, y), xytext=(4, 9),
+                          textcoords="offset points", fontsize=7)
+        if marks:
+            axis.legend(fontsize=7, loc="lower right")
+    bars = " (bars: 95% interval of the median)" if intervals else ""
+    figure.suptitle("E1: value + 3 partials of the report's function; diamonds = the report's "
+                    f"Table 1{bars}")
     figure.tight_layout()
     return figure
 
