@@ -613,105 +613,103 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
         collected[k] = g
 
 
-def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | None,
-               collected: dict[int, Any]) -> None:
-    """Send ``seed`` from ``root`` to every node, each once all its consumers are done.
+def _array_grads(node: Tensor, rule: Any, siblings: dict | None, need0: bool,
+                 need1: bool) -> tuple[Any, Any]:
+    """The gradients a node on arrays (or nested values) sends to its two arguments.
+
+    It takes the node's gradient out of the node itself, so that it is the only holder of
+    that array and a product may be written into it (:func:`_times_into`)."""
+    g = node.grad
+    node.grad = None
+    if type(rule) is not Elementwise:
+        return _structural_grads(rule, g, node._saved0, node._saved1, node.data,
+                                 node._params, need0, need1)
+    partials = rule.partials
+    out = node.data
+    x0 = node._saved0
+    g0 = g1 = None
+    if rule.arity == 1:
+        d = None
+        if siblings is not None and rule.partial_is is not None:
+            # sin(x) needs cos(x): the output of a cos node of the same x, if the graph
+            # has one (see _array_outputs)
+            other, sign = rule.partial_is
+            d = siblings.get((id(x0), other))
+        if d is not None and type(g) is np.ndarray and g.shape == d.shape:
+            g0 = _times_into(g, d)
+            if sign < 0:
+                np.negative(g0, out=g0)  # g0 is new, or g written into
+            return g0, None
+        d = partials[0](backend_for((x0, g)), x0, out)
+        if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+            g0 = _times_into(g, d)
+        else:
+            g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+        return _fit(g0, x0), None
+    x1 = node._saved1
+    ops = backend_for((x0, x1, g))
+    if need0:
+        d = partials[0](ops, x0, x1, out)
+        g0 = _fit(g if d is ONE else (-g if d is MINUS_ONE else g * d), x0)
+    if need1:
+        d = partials[1](ops, x0, x1, out)
+        if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+            g1 = _times_into(g, d)  # g's last use: written into when it may be
+        else:
+            g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+        g1 = _fit(g1, x1)
+    return g0, g1
+
+
+# Backward's loop, generated from the hand-off below, once per parent and kind of node: a
+# helper call per edge would cost about a tenth of backward on scalar graphs.
+_HAND_OFF = """\
+if {p} is not None:
+    {g} = {gradient}
+    if {p}._rule is None:  # a leaf
+        if into_grad and type({g}) is float:  # the common case, with no checks
+            {p}.grad = {g} if {p}.grad is None else {p}.grad + {g}
+        else:
+            _deliver({p}, {g}, wanted, collected, handed_out, retain_graph)
+    else:
+        {p}.grad = {g} if {p}.grad is None else {p}.grad + {g}
+        {p}._pending -= 1
+        if {p}._pending == 0:
+            push({p})"""
+
+
+def _hand_offs(gradients: tuple[str, str]) -> str:
+    return "\n".join(_HAND_OFF.format(p=f"p{i}", g=f"g{i}", gradient=gradient)
+                      for i, gradient in enumerate(gradients))
+
+
+_walk_back = _make("_walk_back", f"""\
+def _walk_back(root, seed, retain_graph, wanted, collected):
+    \"\"\"Send ``seed`` from ``root`` to every node, each once all its consumers are done.
 
     A node's gradient accumulates in its ``.grad`` until the node is processed; leaves get
     theirs through :func:`_deliver` (``wanted``, ``collected``), or directly into ``.grad``
-    when it is a float (the common case, checked inline)."""
+    when it is a float (the common case, checked inline).\"\"\"
     _count_consumers(root)
     siblings = _array_outputs(root)
     into_grad = wanted is None
-    handed_out: set[int] = set()
+    handed_out = set()
     root.grad = seed
     ready = [root]
     push, pop = ready.append, ready.pop
     while True:  # until ready is empty (tested at the end: see _count_consumers)
         node = pop()
-        g = node.grad
-        node.grad = None  # an intermediate keeps no gradient
         rule = node._rule
         p0 = node._p0
         p1 = node._p1
         if rule is _ON_FLOATS:  # the local derivatives are known: multiply
-            if p0 is not None:
-                g0 = g * node._saved0
-            if p1 is not None:
-                g1 = g * node._saved1
-        elif type(rule) is Elementwise:
-            # g times the local derivative of each argument (the hot path, inlined)
-            partials = rule.partials
-            out = node.data
-            x0 = node._saved0
-            g0 = g1 = None
-            if rule.arity == 1:
-                d = None
-                if siblings is not None and rule.partial_is is not None:
-                    # sin(x) needs cos(x): the output of a cos node of the same x, if the
-                    # graph has one (see _array_outputs)
-                    other, sign = rule.partial_is
-                    d = siblings.get((id(x0), other))
-                if d is not None and type(g) is np.ndarray and g.shape == d.shape:
-                    g0 = _times_into(g, d)
-                    if sign < 0:
-                        np.negative(g0, out=g0)  # g0 is new, or g written into
-                else:
-                    ops = MATH if type(g) is float and type(x0) is float else \
-                        backend_for((x0, g))
-                    d = partials[0](ops, x0, out)
-                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g0 = _times_into(g, d)
-                    else:
-                        g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g0) is not float:
-                        g0 = _fit(g0, x0)
-            else:
-                x1 = node._saved1
-                if type(g) is float and type(x0) in _NUMBER and type(x1) in _NUMBER:
-                    ops = MATH
-                else:
-                    ops = backend_for((x0, x1, g))
-                if p0 is not None:
-                    d = partials[0](ops, x0, x1, out)
-                    g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g0) is not float:
-                        g0 = _fit(g0, x0)
-                if p1 is not None:
-                    d = partials[1](ops, x0, x1, out)
-                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g1 = _times_into(g, d)  # g's last use: written into when it may be
-                    else:
-                        g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g1) is not float:
-                        g1 = _fit(g1, x1)
+            g = node.grad
+            node.grad = None  # an intermediate keeps no gradient
+{_indent(_hand_offs(("g * node._saved0", "g * node._saved1")), 12)}\
         else:
-            g0, g1 = _structural_grads(rule, g, node._saved0, node._saved1, node.data,
-                                       node._params, p0 is not None, p1 is not None)
-        # The same hand-off for each of the two parents, written out twice on purpose: a
-        # helper call per edge costs about a tenth of backward on scalar graphs.
-        if p0 is not None:
-            if p0._rule is None:  # a leaf
-                if into_grad and type(g0) is float:  # the common case, with no checks
-                    p0.grad = g0 if p0.grad is None else p0.grad + g0
-                else:
-                    _deliver(p0, g0, wanted, collected, handed_out, retain_graph)
-            else:
-                p0.grad = g0 if p0.grad is None else p0.grad + g0
-                p0._pending -= 1
-                if p0._pending == 0:
-                    push(p0)
-        if p1 is not None:
-            if p1._rule is None:
-                if into_grad and type(g1) is float:
-                    p1.grad = g1 if p1.grad is None else p1.grad + g1
-                else:
-                    _deliver(p1, g1, wanted, collected, handed_out, retain_graph)
-            else:
-                p1.grad = g1 if p1.grad is None else p1.grad + g1
-                p1._pending -= 1
-                if p1._pending == 0:
-                    push(p1)
+            g0 = g1 = None  # the last node's gradients: no stale holder of an array
+            g0, g1 = _array_grads(node, rule, siblings, p0 is not None, p1 is not None)
+{_indent(_hand_offs(("g0", "g1")), 12)}\
         if not retain_graph:  # release the graph as we go
             node._rule = _FREED
             node._p0 = node._p1 = None
@@ -719,6 +717,7 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 node._saved0 = node._saved1 = node._params = None
         if not ready:
             return
+""")
 
 
 def _times_into(g: np.ndarray, d: Any) -> Any:

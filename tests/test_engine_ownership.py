@@ -41,3 +41,28 @@ def test_backward_writes_products_into_its_own_gradients_not_into_the_users():
     np.testing.assert_allclose(t.grad, expected, rtol=1e-12, atol=1e-12)
     assert np.array_equal(x, keep) and np.all(seed == 2.0)
     assert not np.shares_memory(t.grad, seed) and not np.shares_memory(t.grad, x)
+
+
+def _products_written_in_place(monkeypatch, x):
+    calls = []
+    multiply = np.multiply
+
+    def counting(*args, **kwargs):
+        calls.append("out" in kwargs)
+        return multiply(*args, **kwargs)
+
+    monkeypatch.setattr(np, "multiply", counting)
+    t = bd.Tensor(x)
+    y = (bd.exp(bd.sin(t) * bd.cos(t)) * t) * bd.tanh(t)
+    y.backward(np.ones_like(x))
+    monkeypatch.setattr(np, "multiply", multiply)
+    return sum(calls), t.grad
+
+
+def test_backward_on_large_arrays_multiplies_into_its_own_temporaries(monkeypatch):
+    x = np.linspace(0.1, 1.0, 1 << 17)
+    written, g = _products_written_in_place(monkeypatch, x)
+    monkeypatch.setattr(_ownership, "BY_REFCOUNT", False)
+    never, g_plain = _products_written_in_place(monkeypatch, x)
+    assert never == 0 and written >= 3  # one per elementwise node whose gradient is its own
+    np.testing.assert_array_equal(g, g_plain)
