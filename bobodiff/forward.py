@@ -17,11 +17,11 @@ The report's names stay usable: ``AutoDiff`` is ``Dual``, ``.valeur`` / ``.deriv
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
+from ._ownership import writable_alone
 from ._state import STATE
 from .core import _ADD, _DIV, _MATMUL, _MUL, _NO_PARAMS, _POW, _SUB, Wrapper, apply, compute
 from .rules import (
@@ -35,10 +35,33 @@ from .rules import (
     shape_of,
 )
 
-__all__ = ["Dual", "AutoDiff", "Basis", "Directions", "Scaled", "variable", "variables", "constant"]
+__all__ = ["Dual", "AutoDiff", "Basis", "Directions", "Scaled", "TangentForm", "variable",
+           "variables", "constant"]
 
 
-class Directions:
+class TangentForm:
+    """A tangent with structure (several directions kept apart, an identity left unwritten,
+    a deferred scaling) that plain floats and arrays do not have.
+
+    The jvp code treats every tangent alike and hands a primitive over to its operand's form
+    when one has a form: the form says how an elementwise primitive (a local derivative
+    times each tangent) and a structural one (the rule's jvp) act on it.
+    """
+
+    __slots__ = ()
+
+    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
+                    out: Any) -> Any:
+        """The tangent of ``rule(*values)``, given every operand's tangent."""
+        raise NotImplementedError
+
+    def structural(self, rule: Any, values: list, tangents: list, out: Any,
+                   params: dict) -> Any:
+        """The tangent of a structural primitive's result."""
+        raise NotImplementedError
+
+
+class Directions(TangentForm):
     """k tangents carried side by side through one forward pass, any of them zero.
 
     ``parts[j]`` is the tangent along direction j: ``None`` when the value does not vary
@@ -82,8 +105,40 @@ class Directions:
                 out[j] = p
         return out
 
+    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
+                    out: Any) -> Directions:
+        return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
 
-class Basis:
+    def structural(self, rule: Any, values: list, tangents: list, out: Any,
+                   params: dict) -> Directions:
+        return _sparse_structural_jvp(rule, values, tangents, out, params)
+
+
+class _Symbolic(TangentForm):
+    """A batched tangent of a vector input's n directions kept symbolic (:class:`Basis`,
+    :class:`Scaled`): elementwise functions scale it, a product with a constant matrix or
+    vector absorbs it, anything else sees it written out (``dense()``)."""
+
+    __slots__ = ()
+
+    def scaled(self, d: Any) -> Scaled:
+        """This tangent times the local derivative ``d`` (a float or an n-vector), deferred."""
+        return Scaled(self, d)
+
+    def times(self, m: Any) -> Any:
+        """This tangent (directions, n) times ``m`` of shape (n,) or (n, p)."""
+        raise NotImplementedError
+
+    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
+                    out: Any) -> Any:
+        return _symbolic_elementwise_jvp(rule, ops, values, tangents, out)
+
+    def structural(self, rule: Any, values: list, tangents: list, out: Any,
+                   params: dict) -> Any:
+        return _symbolic_structural_jvp(rule, values, tangents, out, params)
+
+
+class Basis(_Symbolic):
     """The identity basis of a vector of n values as a batched tangent: n directions,
     direction j the unit vector e_j, i.e. the dense tangent ``np.eye(n)``, left unwritten.
 
@@ -114,11 +169,14 @@ class Basis:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.dense() if dtype is None else self.dense().astype(dtype)
 
+    def times(self, m: Any) -> Any:
+        return _product(_read_only(m))  # the identity times m is m
+
     def __repr__(self) -> str:
         return f"Basis(n={self.n}, dtype={self.dtype.name})"
 
 
-class Scaled:
+class Scaled(_Symbolic):
     """A batched tangent ``base * scale`` (directions first, ``scale`` along the value's
     axis) whose product is deferred.
 
@@ -147,7 +205,7 @@ class Scaled:
         if self._dense is None:
             base, scale = self.base, self.scale
             if type(scale) is float and scale == 1.0:
-                self._dense = base.dense() if type(base) is Basis else base
+                self._dense = base.dense() if type(base) in _SYMBOLIC else base
             elif type(base) is Basis:
                 eye = base.dense()
                 self._dense = np.diag(scale.astype(np.result_type(scale, eye), copy=False)) \
@@ -159,13 +217,28 @@ class Scaled:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.dense() if dtype is None else self.dense().astype(dtype)
 
+    def scaled(self, d: Any) -> Scaled:
+        return Scaled(self.base, self.scale * d)
+
+    def times(self, m: Any) -> Any:
+        m = _scale_rows(m, self.scale)
+        base = self.base
+        if type(base) in _SYMBOLIC:
+            return base.times(m)
+        return _product(_np_matmul(base, m) if type(m) is np.ndarray and type(base) is np.ndarray
+                        else base @ m)
+
     def __repr__(self) -> str:
         return f"Scaled(base={self.base!r}, scale={self.scale!r})"
 
 
+_FORMS = frozenset({Directions, Basis, Scaled})
+_SYMBOLIC = frozenset({Basis, Scaled})
+
+
 def _dense_bases(tangents: list) -> list:
     """Tangents with every Basis / Scaled written out."""
-    return [t.dense() if type(t) is Basis or type(t) is Scaled else t for t in tangents]
+    return [t.dense() if type(t) in _SYMBOLIC else t for t in tangents]
 
 
 def _scale_rows(m: Any, s: Any) -> Any:
@@ -177,17 +250,9 @@ def _scale_rows(m: Any, s: Any) -> Any:
     return m * s.reshape((-1, 1))
 
 
-def _times(t: Any, m: np.ndarray) -> Any:
-    """The batched tangent ``t`` (directions, n), symbolic or not, times ``m`` of shape (n,)
-    or (n, p): the scalings are applied to ``m``, the identity is skipped."""
-    while type(t) is Scaled:
-        m = _scale_rows(m, t.scale)
-        t = t.base
-    if type(t) is Basis:
-        r = _read_only(m)
-    else:
-        r = _np_matmul(t, m) if type(m) is np.ndarray and type(t) is np.ndarray else t @ m
-    # a vector result keeps the deferral going (an elementwise op after it only scales it)
+def _product(r: Any) -> Any:
+    """A symbolic tangent's product with a matrix or vector: a matrix result keeps the
+    deferral going (an elementwise op after it only scales it)."""
     return Scaled(r, 1.0) if len(shape_of(r)) == 2 else r
 
 
@@ -247,7 +312,7 @@ class Dual(Wrapper):
         or :class:`Directions`. A :class:`Basis` or a deferred scaling (see
         :class:`Scaled`) is written out as an array here."""
         t = self._tangent
-        if type(t) is Basis or type(t) is Scaled:
+        if type(t) in _SYMBOLIC:
             t = t.dense()
             if type(t) is np.ndarray and not t.flags.writeable:  # a view of an operand
                 t = t.copy()
@@ -444,12 +509,10 @@ def _elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents: list, 
     for i, t in enumerate(tangents):
         if t is None:
             continue
-        if type(t) is Directions:
-            return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
-        if type(t) is Basis or type(t) is Scaled:
-            return _symbolic_elementwise_jvp(rule, ops, values, tangents, out)
-        d = rule.partials[i](ops, *values, out)
         tt = type(t)
+        if tt in _FORMS:  # the tangent's form says how (TangentForm)
+            return t.elementwise(rule, ops, values, tangents, out)
+        d = rule.partials[i](ops, *values, out)
         if tt is np.ndarray:
             v = values[i]
             v_ndim = v.ndim if type(v) is np.ndarray else _ndim(v)
@@ -510,10 +573,8 @@ def _structural_jvp(rule: Any, values: list, tangents: list, out: Any, params: d
             return 0.0
         return rule.jvp(NUMPY, ts, tuple(values), out, params, batched)
     for t in tangents:
-        if type(t) is Directions:
-            return _sparse_structural_jvp(rule, values, tangents, out, params)
-        if type(t) is Basis or type(t) is Scaled:
-            return _symbolic_structural_jvp(rule, values, tangents, out, params)
+        if type(t) in _FORMS:  # the tangent's form says how (TangentForm)
+            return t.structural(rule, values, tangents, out, params)
     ts = [
         None if (t is None or (type(t) is float and t == 0.0 and shape_of(v) != ())) else t
         for t, v in zip(tangents, values)
@@ -547,9 +608,7 @@ def _symbolic_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangent
                 d = -1.0
             if type(d) is float or shape_of(d) == (n,) and (
                     type(d) is np.ndarray or getattr(d, "_is_bobodiff_wrapper", False)):
-                if type(t) is Scaled:
-                    return Scaled(t.base, t.scale * d)
-                return Scaled(t, d)
+                return t.scaled(d)
     return _elementwise_jvp(rule, ops, values, _dense_bases(tangents), out)
 
 
@@ -557,25 +616,21 @@ def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
                              params: dict) -> Any:
     """A vector with a Basis / Scaled tangent times a constant: direction j of ``W @ x``
     is ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``, and that of
-    ``x @ W`` is ``t @ W``; the identity is skipped and scalings go onto W (:func:`_times`).
+    ``x @ W`` is ``t @ W``; the identity is skipped and scalings go onto W (``times``).
     Other structural rules see the tangent written out."""
     if rule.name == "matmul":
         (a, b), (ta, tb) = values, tangents
         # (a and b may be arrays or traced / wrapped values: jit traces this too)
-        if _symbolic(tb) and _absent(ta) and len(shape_of(b)) == 1:
+        if type(tb) in _SYMBOLIC and _absent(ta) and len(shape_of(b)) == 1:
             nd = len(shape_of(a))
             if nd == 1:
-                return _times(tb, a)
+                return tb.times(a)
             if nd == 2:
-                return _times(tb, backend_for((a,)).transpose(a, (1, 0)))
-        if _symbolic(ta) and _absent(tb) and len(shape_of(a)) == 1:
+                return tb.times(backend_for((a,)).transpose(a, (1, 0)))
+        if type(ta) in _SYMBOLIC and _absent(tb) and len(shape_of(a)) == 1:
             if len(shape_of(b)) in (1, 2):
-                return _times(ta, b)
+                return ta.times(b)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
-
-
-def _symbolic(t: Any) -> bool:
-    return type(t) is Basis or type(t) is Scaled
 
 
 def _absent(t: Any) -> bool:
@@ -640,10 +695,8 @@ def _sparse_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangents:
             continue
         d = rule.partials[i](ops, *values, out)
         # a fresh local derivative (not an argument, not ``out``, not a view of anything)
-        # used for one direction only: multiply into it (2 = the name ``d`` +
-        # getrefcount's own argument)
-        private = (len(present) == 1 and type(d) is np.ndarray and sys.getrefcount(d) == 2
-                   and d.base is None and d.flags.writeable)
+        # used for one direction only: multiply into it
+        private = len(present) == 1 and writable_alone(d, 1)  # the name ``d``
         for j in present:
             p = t.parts[j]
             if private and _fits(d, p):

@@ -269,11 +269,9 @@ def _split_dual(out: Any, level: int, batch: tuple[int, ...]) -> tuple[Any, Any]
     """Value and tangent of one output ``out`` at ``level`` (zero tangent when ``out`` is a
     constant)."""
     if type(out) is Dual and out._level == level:
-        value, tangent = out.value, out.tangent
+        value, tangent = out.value, out.tangent  # .tangent writes a Basis / Scaled out
     else:
         value, tangent = out, 0.0
-    if type(tangent) is Basis:
-        tangent = tangent.dense()
     full = batch + shape_of(value)
     if shape_of(tangent) != full and not getattr(tangent, "_is_bobodiff_wrapper", False):
         dtype = _float_dtype(value)

@@ -23,13 +23,13 @@ arguments instead and ask the rule for the derivatives during backward.
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from ._ownership import writable_alone
 from ._state import STATE, recording
 from .core import Wrapper, apply, compute
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
@@ -192,160 +192,8 @@ class Tensor(Wrapper):
         return np.asarray(self.data)
 
     # -- operators -------------------------------------------------------------------
-    # On floats (the scalar graphs' hot path) +, -, * and ** by a number go straight to
-    # _float_node with their local derivatives: 1.0, -1.0, the other operand, n * x**(n-1).
-    # A Tensor operand must be of this Tensor's level. Anything else (arrays, nested
-    # values, other levels) takes the general route at the end of each method.
-    # + and * (and unary functions), the operations of scalar networks, have the body of
-    # _float_node written out: a Python call costs as much as all its stores together.
-    def __add__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float:
-            k = type(other)
-            if k is float or k is int:
-                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                    # _float_node(x + other, self._level, self, None, 1.0, None), inlined
-                    t = _new_tensor(Tensor)
-                    t.data = x + other
-                    t.grad = None
-                    t.requires_grad = True
-                    t._level = self._level
-                    t._rule = _ON_FLOATS
-                    t._p0 = self
-                    t._p1 = None
-                    t._saved0 = 1.0
-                    t._saved1 = None
-                    t._pending = 0
-                    return t
-                return _float_constant(x + other, self._level)
-            if k is Tensor and type(other.data) is float and other._level == self._level:
-                if (STATE.grad_enabled or self._level > STATE.no_grad_depth) and (
-                        self.requires_grad or other.requires_grad):
-                    # _float_node(x + y, level, self, other, 1.0, 1.0), inlined
-                    t = _new_tensor(Tensor)
-                    t.data = x + other.data
-                    t.grad = None
-                    t.requires_grad = True
-                    t._level = self._level
-                    t._rule = _ON_FLOATS
-                    t._p0 = self if self.requires_grad else None
-                    t._p1 = other if other.requires_grad else None
-                    t._saved0 = 1.0
-                    t._saved1 = 1.0
-                    t._pending = 0
-                    return t
-                return _float_constant(x + other.data, self._level)
-        if _same_level(self, other):
-            return _binary(_ADD, self, other, self._level)
-        return apply(_ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float and (type(other) is float or type(other) is int):
-            # other + self; Python's sum() starts from the int 0
-            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                # _float_node(other + x, self._level, self, None, 1.0, None), inlined
-                t = _new_tensor(Tensor)
-                t.data = other + x
-                t.grad = None
-                t.requires_grad = True
-                t._level = self._level
-                t._rule = _ON_FLOATS
-                t._p0 = self
-                t._p1 = None
-                t._saved0 = 1.0
-                t._saved1 = None
-                t._pending = 0
-                return t
-            return _float_constant(other + x, self._level)
-        if _same_level(self, other):
-            return _binary(_ADD, other, self, self._level)
-        return apply(_ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float:
-            k = type(other)
-            if k is float or k is int:
-                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                    return _float_node(x - other, self._level, self, None, 1.0, None)
-                return _float_constant(x - other, self._level)
-            if k is Tensor and type(other.data) is float and other._level == self._level:
-                return _float_binary(x - other.data, self, other, 1.0, -1.0)
-        if _same_level(self, other):
-            return _binary(_SUB, self, other, self._level)
-        return apply(_SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float and (type(other) is float or type(other) is int):
-            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                return _float_node(other - x, self._level, self, None, -1.0, None)
-            return _float_constant(other - x, self._level)
-        if _same_level(self, other):
-            return _binary(_SUB, other, self, self._level)
-        return apply(_SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float:
-            k = type(other)
-            if k is float or k is int:
-                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                    # _float_node(x * other, self._level, self, None, other, None), inlined
-                    t = _new_tensor(Tensor)
-                    t.data = x * other
-                    t.grad = None
-                    t.requires_grad = True
-                    t._level = self._level
-                    t._rule = _ON_FLOATS
-                    t._p0 = self
-                    t._p1 = None
-                    t._saved0 = other
-                    t._saved1 = None
-                    t._pending = 0
-                    return t
-                return _float_constant(x * other, self._level)
-            if k is Tensor and type(other.data) is float and other._level == self._level:
-                y = other.data
-                if (STATE.grad_enabled or self._level > STATE.no_grad_depth) and (
-                        self.requires_grad or other.requires_grad):
-                    # _float_node(x * y, level, self, other, y, x), inlined
-                    t = _new_tensor(Tensor)
-                    t.data = x * y
-                    t.grad = None
-                    t.requires_grad = True
-                    t._level = self._level
-                    t._rule = _ON_FLOATS
-                    t._p0 = self if self.requires_grad else None
-                    t._p1 = other if other.requires_grad else None
-                    t._saved0 = y
-                    t._saved1 = x
-                    t._pending = 0
-                    return t
-                return _float_constant(x * y, self._level)
-        if _same_level(self, other):
-            return _binary(_MUL, self, other, self._level)
-        return apply(_MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float and (type(other) is float or type(other) is int):
-            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                return _float_node(other * x, self._level, self, None, other, None)
-            return _float_constant(other * x, self._level)
-        if _same_level(self, other):
-            return _binary(_MUL, other, self, self._level)
-        return apply(_MUL, (other, self))
-
-    def __neg__(self) -> Tensor:
-        x = self.data
-        if type(x) is float:
-            if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                return _float_node(-x, self._level, self, None, -1.0, None)
-            return _float_constant(-x, self._level)
-        return apply(_NEG, (self,))
-
+    # + - * and unary minus are made by _install_float_operators (below the class): on
+    # floats they build their node inline, with local derivatives read off the rule table.
     def __truediv__(self, other: Any) -> Tensor:
         if _same_level(self, other):
             return _binary(_DIV, self, other, self._level)
@@ -425,32 +273,6 @@ def _binary(rule: Any, a: Any, b: Any, level: int) -> Tensor:
     return _node(out, level, rule, p0, p1, x0, x1, _NO_PARAMS)
 
 
-def unary(rule: Any, math_fn: Any, x: Tensor) -> Tensor:
-    """An elementwise ``rule`` on one Tensor; ``math_fn`` computes it on a float."""
-    x0 = x.data
-    if type(x0) is float:
-        out = math_fn(x0)
-        if x.requires_grad and (STATE.grad_enabled or x._level > STATE.no_grad_depth):
-            d = rule.partials[0](MATH, x0, out)
-            # _float_node(out, x._level, x, None, d, None), inlined
-            t = _new_tensor(Tensor)
-            t.data = out
-            t.grad = None
-            t.requires_grad = True
-            t._level = x._level
-            t._rule = _ON_FLOATS
-            t._p0 = x
-            t._p1 = None
-            t._saved0 = d if type(d) is float else _local(d)
-            t._saved1 = None
-            t._pending = 0
-            return t
-        return _float_constant(out, x._level)
-    out = compute(rule, (x0,), _NO_PARAMS)
-    p0 = x if x.requires_grad and recording(x._level) else None
-    return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
-
-
 def _local(d: Any) -> Any:
     """A local derivative as a number: the rules' markers ONE and MINUS_ONE become floats."""
     return 1.0 if d is ONE else (-1.0 if d is MINUS_ONE else d)
@@ -470,34 +292,6 @@ def _ones_like(x: Any) -> Any:
 _new_tensor = Tensor.__new__
 
 
-def _float_node(out: float, level: int, p0: Tensor | None, p1: Tensor | None, d0: Any,
-                d1: Any) -> Tensor:
-    """A node holding the float ``out``, made from the arguments ``p0`` and ``p1`` (None:
-    a constant) whose local derivatives are the numbers ``d0`` and ``d1``."""
-    t = _new_tensor(Tensor)
-    t.data = out
-    t.grad = None
-    t.requires_grad = True
-    t._level = level
-    t._rule = _ON_FLOATS
-    t._p0 = p0
-    t._p1 = p1
-    t._saved0 = d0
-    t._saved1 = d1
-    t._pending = 0
-    return t
-
-
-def _float_binary(out: float, a: Tensor, b: Tensor, d0: Any, d1: Any) -> Tensor:
-    """``out`` made from two float Tensors of one level: a node if one needs a gradient."""
-    if STATE.grad_enabled or a._level > STATE.no_grad_depth:
-        r0 = a.requires_grad
-        r1 = b.requires_grad
-        if r0 or r1:
-            return _float_node(out, a._level, a if r0 else None, b if r1 else None, d0, d1)
-    return _float_constant(out, a._level)
-
-
 def _float_constant(out: float, level: int) -> Tensor:
     """A Tensor holding ``out`` that records nothing (no argument needs a gradient)."""
     t = _new_tensor(Tensor)
@@ -507,6 +301,149 @@ def _float_constant(out: float, level: int) -> Tensor:
     t._level = level
     t._rule = None
     return t
+
+
+# -- the float fast path, generated ----------------------------------------------------
+# Scalar graphs (the report's design) spend their time making float nodes. A Python call
+# costs as much as all the stores of a node together, so the operators and unary functions
+# build their nodes inline. That code is written once, here, and generated per operator;
+# the local derivatives come from the rule table (1.0, -1.0 or an operand).
+
+_FLOAT_NODE = """\
+t = _new_tensor(Tensor)
+t.data = {out}
+t.grad = None
+t.requires_grad = True
+t._level = {level}
+t._rule = _ON_FLOATS
+t._p0 = {p0}
+t._p1 = {p1}
+t._saved0 = {d0}
+t._saved1 = {d1}
+t._pending = 0
+return t"""
+
+_RECORDING = "(STATE.grad_enabled or {level} > STATE.no_grad_depth)"
+
+
+def _indent(code: str, spaces: int) -> str:
+    return "".join(" " * spaces + line + "\n" for line in code.splitlines())
+
+
+def _make(name: str, source: str) -> Any:
+    """The function ``name`` defined by ``source``, with this module as its globals."""
+    made: dict[str, Any] = {}
+    exec(compile(source, f"<bobodiff.reverse {name}>", "exec"), globals(), made)  # noqa: S102
+    return made[name]
+
+
+class _Symbol:
+    """Stands for an operand when a rule's local derivative is read off symbolically."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _symbolic_partial(rule: Elementwise, i: int, operands: dict[str, str]) -> str | None:
+    """The local derivative ``i`` of a binary rule as Python text over the names in
+    ``operands`` (x, y, out), when it is a constant or an operand; None otherwise."""
+    symbols = {role: _Symbol(text) for role, text in operands.items()}
+    try:
+        d = rule.partials[i](None, symbols["x"], symbols["y"], symbols["out"])
+    except AttributeError:  # it computes something: no inline fast path
+        return None
+    if d is ONE or d is MINUS_ONE:
+        return "1.0" if d is ONE else "-1.0"
+    return d.text if isinstance(d, _Symbol) else None
+
+
+_OPERATORS = {"add": ("+", "__add__", "__radd__"), "sub": ("-", "__sub__", "__rsub__"),
+              "mul": ("*", "__mul__", "__rmul__")}
+
+
+def _float_operator(rule: Elementwise, symbol: str, method: str, reflected: bool) -> str:
+    """The source of ``Tensor.<method>``: ``self <symbol> other`` (``other <symbol> self``
+    when ``reflected``), with the float fast path inline and the general route after it."""
+    x, y = ("y", "x") if reflected else ("x", "y")  # the rule's x and y, by our names
+    out = f"{x} {symbol} {y}"
+    mine, theirs = (1, 0) if reflected else (0, 1)
+    roles = {"x": x, "y": y, "out": "out"}
+    d_self = _symbolic_partial(rule, mine, roles)
+    d_other = _symbolic_partial(rule, theirs, roles)
+    if d_self is None or d_other is None:
+        raise AssertionError(f"rule {rule.name}: a float operator needs simple derivatives")
+    level = "self._level"
+    with_number = _FLOAT_NODE.format(out=out, level=level, p0="self", p1="None",
+                                     d0=d_self, d1="None")
+    with_tensor = _FLOAT_NODE.format(
+        out=out, level=level, p0="self if self.requires_grad else None",
+        p1="other if other.requires_grad else None", d0=d_self, d1=d_other)
+    recording = _RECORDING.format(level=level)
+    args = "other, self" if reflected else "self, other"
+    rule_name = f"_{rule.name.upper()}"  # _ADD, _SUB, _MUL: the module's names for the rules
+    source = [f"def {method}(self, other):", "    x = self.data", "    if type(x) is float:",
+              "        k = type(other)", "        if k is float or k is int:",
+              "            y = other", f"            if self.requires_grad and {recording}:",
+              _indent(with_number, 16).rstrip("\n"),
+              f"            return _float_constant({out}, self._level)"]
+    if not reflected:  # Python calls the reflected method only for a non-Tensor other
+        source += ["        if (k is Tensor and type(other.data) is float",
+                   "                and other._level == self._level):",
+                   "            y = other.data",
+                   f"            if {recording} and (self.requires_grad or other.requires_grad):",
+                   _indent(with_tensor, 16).rstrip("\n"),
+                   f"            return _float_constant({out}, self._level)"]
+    source += ["    if _same_level(self, other):",
+               f"        return _binary({rule_name}, {args}, self._level)",
+               f"    return apply({rule_name}, ({args},))"]
+    return "\n".join(source) + "\n"
+
+
+def _install_float_operators() -> None:
+    """Give Tensor its + - * (and reflected) and unary minus, and make _float_node and
+    unary, all from the one node template above."""
+    for name, (symbol, method, reflected_method) in _OPERATORS.items():
+        rule = RULES[name]
+        for m, reflected in ((method, False), (reflected_method, True)):
+            fn = _make(m, _float_operator(rule, symbol, m, reflected))
+            fn.__qualname__ = f"Tensor.{m}"
+            setattr(Tensor, m, fn)
+    level = "self._level"
+    neg = _make("__neg__", "def __neg__(self):\n    x = self.data\n    if type(x) is float:\n"
+                f"        if self.requires_grad and {_RECORDING.format(level=level)}:\n"
+                + _indent(_FLOAT_NODE.format(out="-x", level=level, p0="self", p1="None",
+                                             d0="-1.0", d1="None"), 12)
+                + "        return _float_constant(-x, self._level)\n"
+                "    return apply(_NEG, (self,))\n")
+    neg.__qualname__ = "Tensor.__neg__"
+    Tensor.__neg__ = neg
+
+
+_install_float_operators()
+
+_float_node = _make("_float_node", """\
+def _float_node(out, level, p0, p1, d0, d1):
+    \"\"\"A node holding the float ``out``, made from the arguments ``p0`` and ``p1`` (None:
+    a constant) whose local derivatives are the numbers ``d0`` and ``d1``.\"\"\"
+""" + _indent(_FLOAT_NODE.format(out="out", level="level", p0="p0", p1="p1", d0="d0", d1="d1"),
+              4))
+
+unary = _make("unary", f"""\
+def unary(rule, math_fn, x):
+    \"\"\"An elementwise ``rule`` on one Tensor; ``math_fn`` computes it on a float.\"\"\"
+    x0 = x.data
+    if type(x0) is float:
+        out = math_fn(x0)
+        if x.requires_grad and {_RECORDING.format(level="x._level")}:
+            d = rule.partials[0](MATH, x0, out)
+            d = d if type(d) is float else _local(d)
+""" + _indent(_FLOAT_NODE.format(out="out", level="x._level", p0="x", p1="None", d0="d",
+                                 d1="None"), 12) + """\
+        return _float_constant(out, x._level)
+    out = compute(rule, (x0,), _NO_PARAMS)
+    p0 = x if x.requires_grad and recording(x._level) else None
+    return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
+""")
 
 
 def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
@@ -661,10 +598,9 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
             return
         old = collected.get(k)
     if old is not None:
-        if (_OWNERSHIP_BY_REFCOUNT and type(old) is np.ndarray and sys.getrefcount(old) == 3
-                and old.base is None and old.flags.writeable and type(g) is np.ndarray
+        if (type(g) is np.ndarray and writable_alone(old, 2)  # `old` and the leaf's slot
                 and g.dtype == old.dtype and g.shape == old.shape):
-            g = np.add(old, g, out=old)  # held by the leaf (or collected) and `old` alone
+            g = np.add(old, g, out=old)
         else:
             g = old + g
     elif type(g) is np.ndarray:
@@ -677,105 +613,103 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
         collected[k] = g
 
 
-def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | None,
-               collected: dict[int, Any]) -> None:
-    """Send ``seed`` from ``root`` to every node, each once all its consumers are done.
+def _array_grads(node: Tensor, rule: Any, siblings: dict | None, need0: bool,
+                 need1: bool) -> tuple[Any, Any]:
+    """The gradients a node on arrays (or nested values) sends to its two arguments.
+
+    It takes the node's gradient out of the node itself, so that it is the only holder of
+    that array and a product may be written into it (:func:`_times_into`)."""
+    g = node.grad
+    node.grad = None
+    if type(rule) is not Elementwise:
+        return _structural_grads(rule, g, node._saved0, node._saved1, node.data,
+                                 node._params, need0, need1)
+    partials = rule.partials
+    out = node.data
+    x0 = node._saved0
+    g0 = g1 = None
+    if rule.arity == 1:
+        d = None
+        if siblings is not None and rule.partial_is is not None:
+            # sin(x) needs cos(x): the output of a cos node of the same x, if the graph
+            # has one (see _array_outputs)
+            other, sign = rule.partial_is
+            d = siblings.get((id(x0), other))
+        if d is not None and type(g) is np.ndarray and g.shape == d.shape:
+            g0 = _times_into(g, d)
+            if sign < 0:
+                np.negative(g0, out=g0)  # g0 is new, or g written into
+            return g0, None
+        d = partials[0](backend_for((x0, g)), x0, out)
+        if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+            g0 = _times_into(g, d)
+        else:
+            g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+        return _fit(g0, x0), None
+    x1 = node._saved1
+    ops = backend_for((x0, x1, g))
+    if need0:
+        d = partials[0](ops, x0, x1, out)
+        g0 = _fit(g if d is ONE else (-g if d is MINUS_ONE else g * d), x0)
+    if need1:
+        d = partials[1](ops, x0, x1, out)
+        if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
+            g1 = _times_into(g, d)  # g's last use: written into when it may be
+        else:
+            g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
+        g1 = _fit(g1, x1)
+    return g0, g1
+
+
+# Backward's loop, generated from the hand-off below, once per parent and kind of node: a
+# helper call per edge would cost about a tenth of backward on scalar graphs.
+_HAND_OFF = """\
+if {p} is not None:
+    {g} = {gradient}
+    if {p}._rule is None:  # a leaf
+        if into_grad and type({g}) is float:  # the common case, with no checks
+            {p}.grad = {g} if {p}.grad is None else {p}.grad + {g}
+        else:
+            _deliver({p}, {g}, wanted, collected, handed_out, retain_graph)
+    else:
+        {p}.grad = {g} if {p}.grad is None else {p}.grad + {g}
+        {p}._pending -= 1
+        if {p}._pending == 0:
+            push({p})"""
+
+
+def _hand_offs(gradients: tuple[str, str]) -> str:
+    return "\n".join(_HAND_OFF.format(p=f"p{i}", g=f"g{i}", gradient=gradient)
+                      for i, gradient in enumerate(gradients))
+
+
+_walk_back = _make("_walk_back", f"""\
+def _walk_back(root, seed, retain_graph, wanted, collected):
+    \"\"\"Send ``seed`` from ``root`` to every node, each once all its consumers are done.
 
     A node's gradient accumulates in its ``.grad`` until the node is processed; leaves get
     theirs through :func:`_deliver` (``wanted``, ``collected``), or directly into ``.grad``
-    when it is a float (the common case, checked inline)."""
+    when it is a float (the common case, checked inline).\"\"\"
     _count_consumers(root)
     siblings = _array_outputs(root)
     into_grad = wanted is None
-    handed_out: set[int] = set()
+    handed_out = set()
     root.grad = seed
     ready = [root]
     push, pop = ready.append, ready.pop
     while True:  # until ready is empty (tested at the end: see _count_consumers)
         node = pop()
-        g = node.grad
-        node.grad = None  # an intermediate keeps no gradient
         rule = node._rule
         p0 = node._p0
         p1 = node._p1
         if rule is _ON_FLOATS:  # the local derivatives are known: multiply
-            if p0 is not None:
-                g0 = g * node._saved0
-            if p1 is not None:
-                g1 = g * node._saved1
-        elif type(rule) is Elementwise:
-            # g times the local derivative of each argument (the hot path, inlined)
-            partials = rule.partials
-            out = node.data
-            x0 = node._saved0
-            g0 = g1 = None
-            if rule.arity == 1:
-                d = None
-                if siblings is not None and rule.partial_is is not None:
-                    # sin(x) needs cos(x): the output of a cos node of the same x, if the
-                    # graph has one (see _array_outputs)
-                    other, sign = rule.partial_is
-                    d = siblings.get((id(x0), other))
-                if d is not None and type(g) is np.ndarray and g.shape == d.shape:
-                    g0 = _times_into(g, d)
-                    if sign < 0:
-                        np.negative(g0, out=g0)  # g0 is new, or g written into
-                else:
-                    ops = MATH if type(g) is float and type(x0) is float else \
-                        backend_for((x0, g))
-                    d = partials[0](ops, x0, out)
-                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g0 = _times_into(g, d)
-                    else:
-                        g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g0) is not float:
-                        g0 = _fit(g0, x0)
-            else:
-                x1 = node._saved1
-                if type(g) is float and type(x0) in _NUMBER and type(x1) in _NUMBER:
-                    ops = MATH
-                else:
-                    ops = backend_for((x0, x1, g))
-                if p0 is not None:
-                    d = partials[0](ops, x0, x1, out)
-                    g0 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g0) is not float:
-                        g0 = _fit(g0, x0)
-                if p1 is not None:
-                    d = partials[1](ops, x0, x1, out)
-                    if type(g) is np.ndarray and d is not ONE and d is not MINUS_ONE:
-                        g1 = _times_into(g, d)  # g's last use: written into when it may be
-                    else:
-                        g1 = g if d is ONE else (-g if d is MINUS_ONE else g * d)
-                    if type(g1) is not float:
-                        g1 = _fit(g1, x1)
+            g = node.grad
+            node.grad = None  # an intermediate keeps no gradient
+{_indent(_hand_offs(("g * node._saved0", "g * node._saved1")), 12)}\
         else:
-            g0, g1 = _structural_grads(rule, g, node._saved0, node._saved1, node.data,
-                                       node._params, p0 is not None, p1 is not None)
-        # The same hand-off for each of the two parents, written out twice on purpose: a
-        # helper call per edge costs about a tenth of backward on scalar graphs.
-        if p0 is not None:
-            if p0._rule is None:  # a leaf
-                if into_grad and type(g0) is float:  # the common case, with no checks
-                    p0.grad = g0 if p0.grad is None else p0.grad + g0
-                else:
-                    _deliver(p0, g0, wanted, collected, handed_out, retain_graph)
-            else:
-                p0.grad = g0 if p0.grad is None else p0.grad + g0
-                p0._pending -= 1
-                if p0._pending == 0:
-                    push(p0)
-        if p1 is not None:
-            if p1._rule is None:
-                if into_grad and type(g1) is float:
-                    p1.grad = g1 if p1.grad is None else p1.grad + g1
-                else:
-                    _deliver(p1, g1, wanted, collected, handed_out, retain_graph)
-            else:
-                p1.grad = g1 if p1.grad is None else p1.grad + g1
-                p1._pending -= 1
-                if p1._pending == 0:
-                    push(p1)
+            g0 = g1 = None  # the last node's gradients: no stale holder of an array
+            g0, g1 = _array_grads(node, rule, siblings, p0 is not None, p1 is not None)
+{_indent(_hand_offs(("g0", "g1")), 12)}\
         if not retain_graph:  # release the graph as we go
             node._rule = _FREED
             node._p0 = node._p1 = None
@@ -783,21 +717,14 @@ def _walk_back(root: Tensor, seed: Any, retain_graph: bool, wanted: set[int] | N
                 node._saved0 = node._saved1 = node._params = None
         if not ready:
             return
-
-
-# Writing a product into the incoming gradient array instead of a new one saves an
-# allocation (and its page faults) per node on large arrays. It is safe only when no one
-# else holds that array, which CPython's reference count tells: 3 = the caller's name, this
-# function's parameter and getrefcount's argument. (From 3.14 CPython may borrow stack
-# references, so the count is trusted on 3.11-3.13 only.)
-_OWNERSHIP_BY_REFCOUNT = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+""")
 
 
 def _times_into(g: np.ndarray, d: Any) -> Any:
     """``g * d``, written into ``g`` when the caller's ``g`` is its only holder and the
     product has g's shape and dtype."""
-    if (_OWNERSHIP_BY_REFCOUNT and sys.getrefcount(g) == 3 and g.base is None
-            and g.flags.writeable and type(d) is np.ndarray and d.dtype == g.dtype
+    if (type(d) is np.ndarray and writable_alone(g, 2)  # the caller's name and ours
+            and d.dtype == g.dtype
             and (d.shape == g.shape or np.broadcast_shapes(d.shape, g.shape) == g.shape)):
         return np.multiply(g, d, out=g)
     return g * d
