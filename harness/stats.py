@@ -183,7 +183,8 @@ def expanded_tail(n: int) -> float:
     return 0.5 * math.erfc(widened / math.sqrt(2.0))
 
 
-def _interval(replicates: np.ndarray, n: int) -> tuple[float, float]:
+def expanded_interval(replicates: np.ndarray, n: int) -> tuple[float, float]:
+    """The expanded 95% percentile interval of bootstrap replicates for n units."""
     tail = expanded_tail(n) * 100.0
     low, high = np.percentile(replicates, [tail, 100.0 - tail])
     return float(low), float(high)
@@ -191,7 +192,7 @@ def _interval(replicates: np.ndarray, n: int) -> tuple[float, float]:
 
 def median_interval(samples: Samples, seed: int) -> tuple[float, float, float]:
     """(median, low, high): the pooled median and its 95% bootstrap interval."""
-    return pooled_median(samples), *_interval(bootstrap_medians(samples, seed),
+    return pooled_median(samples), *expanded_interval(bootstrap_medians(samples, seed),
                                               units(samples))
 
 
@@ -203,7 +204,7 @@ def ratio_interval(numerator: Samples, denominator: Samples,
     bottom = bootstrap_medians(denominator, seed + 1)
     n = min(units(numerator), units(denominator))
     return (pooled_median(numerator) / pooled_median(denominator),
-            *_interval(top / bottom, n))
+            *expanded_interval(top / bottom, n))
 
 
 def significant(ratio: float, low: float, high: float, min_effect: float = MIN_EFFECT) -> bool:
