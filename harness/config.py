@@ -142,3 +142,19 @@ def restrict(config: dict[str, Any], only: list[str] | None,
 def engines_for(config: dict[str, Any], experiment: str) -> list[str]:
     """The engines an experiment runs: its own list, else the [run] list."""
     return config[experiment].get("engines") or config["run"]["engines"]
+
+
+def override_run(config: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """Replace [run] keys given on the command line (None = keep), validating each."""
+    schema, errors = run_params(), []
+    run = dict(config["run"])
+    for key, value in values.items():
+        if value is None:
+            continue
+        problem = schema[key].validate(value)
+        if problem:
+            errors.append(f"--{key}: {problem} (allowed: {schema[key].describe()})")
+        run[key] = value
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return {**config, "run": run}
