@@ -6,7 +6,14 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.toml
 RUN    ?= results/latest
 
-.PHONY: help venv test lint bench charts profile snakeviz clean
+.PHONY: help venv test lint bench charts profile snakeviz clean valgrind
+
+# The instruction metric (run.metric = "instructions") counts with valgrind's callgrind:
+# installed with apt-get when missing and run as root; otherwise those cells are skipped
+# with the reason (and its test is skipped).
+VALGRIND_INSTALL = command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null && (apt-get update -qq && apt-get install -y -qq \
+	  valgrind) >/dev/null 2>&1; } || echo "note: valgrind not installed; instruction counts skipped"
 
 help:
 	@echo "make bench    run the default benchmark config (configs/default.toml) -> results/latest/"
@@ -28,10 +35,13 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+valgrind:
+	@$(VALGRIND_INSTALL)
+
+test: lint valgrind
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) valgrind
 	$(PY) -m harness run $(CONFIG)
 
 charts: $(STAMP)
