@@ -63,8 +63,10 @@ def summarize(raw: RawData) -> pd.DataFrame:
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _cell_id(row: pd.Series) -> str:
-    return f"{row.experiment}/{row.variant}/{row.engine}/n={row['size']}/{row.dtype}"
+def _cell_id(row: pd.Series, engine: str | None = None) -> str:
+    """The cell id of a summary row (of another engine's cell of the same reading)."""
+    return (f"{row['experiment']}/{row['variant']}/{engine or row['engine']}/n={row['size']}/"
+            f"{row['dtype']}")
 
 
 def _add_intervals(table: pd.DataFrame, replicates: dict[str, np.ndarray],
@@ -150,7 +152,7 @@ def _add_ratios(table: pd.DataFrame, replicates: dict[str, np.ndarray],
 def _ratio_bounds(row: pd.Series, reference: str, replicates: dict[str, np.ndarray],
                   samples: dict[str, list[list[float]]]) -> tuple[float, float]:
     mine = _cell_id(row)
-    theirs = f"{row.experiment}/{row.variant}/{reference}/n={row['size']}/{row.dtype}"
+    theirs = _cell_id(row, reference)
     if math.isnan(row.get(f"ratio_to_{reference}", math.nan)) or mine not in replicates \
             or theirs not in replicates:
         return math.nan, math.nan
