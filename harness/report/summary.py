@@ -55,26 +55,28 @@ def summarize(raw: RawData) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if table.empty:
         return table
-    replicates = {cell["cell"]: bootstrap_medians(samples[cell["cell"]], seed_of(cell["cell"]))
+    # by key fields: replicates and samples of each cell that has values
+    replicates = {_key(cell): bootstrap_medians(samples[cell["cell"]], seed_of(cell["cell"]))
                   for cell in raw.cells if cell["cell"] in samples}
+    samples = {_key(cell): samples[cell["cell"]] for cell in raw.cells if cell["cell"] in samples}
     table = _add_intervals(table, replicates, samples)
     table = _add_ratios(table, replicates, samples)
     order = ["experiment", "variant", "size", "engine"]
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _cell_id(row: pd.Series, engine: str | None = None) -> str:
-    """The cell id of a summary row (of another engine's cell of the same reading)."""
-    return (f"{row['experiment']}/{row['variant']}/{engine or row['engine']}/n={row['size']}/"
-            f"{row['dtype']}")
+def _key(row: pd.Series, engine: str | None = None) -> tuple:
+    """The key fields of a summary row (of another engine's cell of the same reading)."""
+    return tuple(engine if field == "engine" and engine else row[field]
+                 for field in KEY_FIELDS)
 
 
-def _add_intervals(table: pd.DataFrame, replicates: dict[str, np.ndarray],
-                   samples: dict[str, list[list[float]]]) -> pd.DataFrame:
+def _add_intervals(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
+                   samples: dict[tuple, list[list[float]]]) -> pd.DataFrame:
     """median_ci_low / median_ci_high of every ok cell."""
     low, high = [], []
     for _, row in table.iterrows():
-        cell = _cell_id(row)
+        cell = _key(row)
         if row.status == "ok" and cell in replicates:
             bounds = expanded_interval(replicates[cell], units(samples[cell]))
         else:
@@ -130,8 +132,8 @@ def stats_of(values: list[float]) -> dict[str, float]:
     return summarize_sample(values)
 
 
-def _add_ratios(table: pd.DataFrame, replicates: dict[str, np.ndarray],
-                samples: dict[str, list[list[float]]]) -> pd.DataFrame:
+def _add_ratios(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
+                samples: dict[tuple, list[list[float]]]) -> pd.DataFrame:
     """ratio_to_torch / ratio_to_floor (ratios of medians, same cell otherwise) and their
     intervals: the ratio of the two cells' bootstrap replicates."""
     group = ["experiment", "variant", "size", "dtype"]
@@ -149,10 +151,9 @@ def _add_ratios(table: pd.DataFrame, replicates: dict[str, np.ndarray],
     return table
 
 
-def _ratio_bounds(row: pd.Series, reference: str, replicates: dict[str, np.ndarray],
-                  samples: dict[str, list[list[float]]]) -> tuple[float, float]:
-    mine = _cell_id(row)
-    theirs = _cell_id(row, reference)
+def _ratio_bounds(row: pd.Series, reference: str, replicates: dict[tuple, np.ndarray],
+                  samples: dict[tuple, list[list[float]]]) -> tuple[float, float]:
+    mine, theirs = _key(row), _key(row, reference)
     if math.isnan(row.get(f"ratio_to_{reference}", math.nan)) or mine not in replicates \
             or theirs not in replicates:
         return math.nan, math.nan
