@@ -102,10 +102,12 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
         interval = f"{row.ratio_b_over_a:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
         lines.append(f"{cell:58} {row.median_a_s:11.4g} {row.median_b_s:11.4g} "
                      f"{interval:>24}  {note}")
-    if len(table):
-        called = int(table.significant.sum())
-        lines.append(f"{called} of {len(table)} cells significant (interval of B/A excludes 1 "
-                     f"and the change exceeds {min_effect:.0%})")
+    numbered = table[table.ratio_b_over_a.notna()]
+    if len(numbered):
+        disturbed = int(numbered.disturbed.sum())
+        lines.append(f"{int(numbered.significant.sum())} of {len(numbered)} cells with a number "
+                     f"in both runs significant (interval of B/A excludes 1 and the change "
+                     f"exceeds {min_effect:.0%}); {disturbed} flagged disturbed in a run")
     for side, cells in (only or {}).items():
         if cells:
             lines.append(f"only in run {side} ({len(cells)}): " + ", ".join(cells))

@@ -159,7 +159,8 @@ def test_compare_calls_a_real_change_significant_and_noise_not(tmp_path, capsys)
     assert main(["compare", str(a), str(b), "--min-effect", "2"]) == 2
     assert main(["compare", str(a), str(b)]) == 0
     text = capsys.readouterr().out
-    assert "1 of 2 cells significant" in text and "only in run B (1)" in text
+    assert "1 of 2 cells with a number in both runs significant" in text
+    assert "only in run B (1)" in text
 
 
 def test_summary_gives_median_and_ratio_intervals_around_their_figures(tmp_path):

@@ -176,7 +176,7 @@ def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
         "disturbed": "disturbed" if c.get("disturbed") else "-"}
         for c in worst[:max(NOISE_NOTED, len(disturbed))]])
     return Section("Noise and intervals", paragraphs,
-                   [("Noisiest cells (disturbed ones first among equals)", frame)])
+                   [("Noisiest cells (most foreign CPU first)", frame)])
 
 
 def e1_section(summary: pd.DataFrame) -> Section:
