@@ -214,3 +214,31 @@ def test_an_old_run_folder_without_processes_or_noise_still_draws(tmp_path):
     environment = sections["Run"].tables[0][1].set_index("item")["value"]
     assert environment["blas"] == "-" and environment["run.processes"] == "-"
     assert main(["charts", str(tmp_path)]) == 0
+
+
+def test_the_run_section_names_the_blas_and_an_inherited_coretype(tmp_path):
+    blas = [{"internal_api": "openblas", "version": "0.3.31", "architecture": "Haswell",
+             "num_threads": 1}]
+    lines = [{"kind": "env", "run_id": "r", "blas": blas,
+              "inherited_blas_env": {"OPENBLAS_CORETYPE": "Haswell"},
+              "config": {"run": {"processes": 3, "repeats": 3, "metric": "time"}}}]
+    (tmp_path / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    raw = read_raw(tmp_path / "raw.jsonl")
+    run = {s.title: s for s in build_sections(raw, summarize(raw))}["Run"]
+    environment = run.tables[0][1].set_index("item")["value"]
+    assert environment["blas"] == "openblas 0.3.31 (Haswell), 1 thread(s)"
+    assert environment["inherited OPENBLAS_* / MKL_*"] == "OPENBLAS_CORETYPE=Haswell"
+    assert environment["run.processes"] == "3"
+    assert any("OPENBLAS_CORETYPE=Haswell" in p and "never changes it" in p
+               for p in run.paragraphs)
+
+
+def test_inherited_blas_variables_are_read_not_set():
+    from harness.environment import inherited_blas_variables
+
+    environ = {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5", "OMP_X": "1",
+               "PATH": "/bin"}
+    assert inherited_blas_variables(environ) == {"MKL_DEBUG_CPU_TYPE": "5",
+                                                 "OPENBLAS_CORETYPE": "Haswell"}
+    assert environ == {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5",
+                       "OMP_X": "1", "PATH": "/bin"}
