@@ -150,8 +150,8 @@ def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
         "other processes used while a process timed its repeats, divided by wall time "
         "(from /proc/stat): 0 on a quiet machine, 1 when a neighbour keeps a core busy."]
     if not foreign:
-        paragraphs.append("This run recorded no noise (a run made before it was, or no "
-                          "/proc/stat).")
+        paragraphs.append("This run recorded no noise (an instruction run, which does not "
+                          "need it; a run made before noise was recorded; or no /proc/stat).")
         return Section("Noise and intervals", paragraphs, [])
     disturbed = [c for c in cells if c.get("disturbed")]
     remeasured = sum((c.get("noise") or {}).get("remeasured") or 0 for c in cells)
