@@ -16,11 +16,12 @@ import pandas as pd
 
 from harness.cells import KEY_FIELDS
 from harness.report.load import RawData, read_raw
-from harness.report.summary import samples_by_cell
+from harness.report.summary import samples_by_cell, summarize
 from harness.stats import MIN_EFFECT, pooled_median, ratio_interval, seed_of, significant
 
 COLUMNS = [*KEY_FIELDS, "status_a", "status_b", "median_a_s", "median_b_s", "ratio_b_over_a",
-           "ci_low", "ci_high", "significant", "disturbed"]
+           "ci_low", "ci_high", "significant", "disturbed", "ratio_to_torch_a",
+           "ratio_to_torch_b", "torch_ratio_moved"]
 JSON_KEYS = (*KEY_FIELDS, "ratio", "ci_low", "ci_high", "significant")
 
 
@@ -40,6 +41,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
         raise ValueError(f"min_effect must be in [0, 1) (a relative change), got {min_effect}")
     raw_a, raw_b = _read(run_a), _read(run_b)
     cells_a, cells_b = _cells(raw_a), _cells(raw_b)
+    torch_a, torch_b = _torch_ratios(raw_a), _torch_ratios(raw_b)
     samples_a, samples_b = samples_by_cell(raw_a), samples_by_cell(raw_b)
     rows = []
     for key in (key for key in cells_a if key in cells_b):
@@ -55,8 +57,24 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
                      "median_b_s": median_b, "ratio_b_over_a": ratio, "ci_low": low,
                      "ci_high": high,
                      "significant": bool(both_ok) and significant(ratio, low, high, min_effect),
-                     "disturbed": bool(a.get("disturbed") or b.get("disturbed"))})
+                     "disturbed": bool(a.get("disturbed") or b.get("disturbed")),
+                     **_torch_ratio_move(torch_a.get(key), torch_b.get(key))})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _torch_ratios(raw: RawData) -> dict[tuple, tuple[float, float, float]]:
+    """Each cell's printed ratio to torch and its interval, by key fields."""
+    summary = summarize(raw)
+    return {tuple(row[k] for k in KEY_FIELDS): (row.ratio_to_torch, row.ratio_to_torch_ci_low,
+                                                 row.ratio_to_torch_ci_high)
+            for _, row in summary.iterrows()}
+
+
+def _torch_ratio_move(a: tuple | None, b: tuple | None) -> dict[str, Any]:
+    """B's ratio to torch, A's, and whether B's lies outside the interval A printed."""
+    a, b = a or (math.nan,) * 3, b or (math.nan,) * 3
+    moved = not any(math.isnan(v) for v in (*a, b[0])) and not a[1] <= b[0] <= a[2]
+    return {"ratio_to_torch_a": a[0], "ratio_to_torch_b": b[0], "torch_ratio_moved": moved}
 
 
 def cells_in_one_run(run_a: str | Path, run_b: str | Path) -> dict[str, list[str]]:
@@ -68,7 +86,8 @@ def cells_in_one_run(run_a: str | Path, run_b: str | Path) -> dict[str, list[str
 
 def comparison_json(table: pd.DataFrame) -> str:
     """The comparison as a JSON list, one object per cell in both runs (JSON_KEYS, plus
-    the statuses and the disturbed flag); null where a run has no number."""
+    the statuses, the disturbed flag, both runs' ratio to torch and whether B's lies outside
+    A's printed interval); null where a run has no number."""
     def clean(value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
             return None
@@ -78,7 +97,9 @@ def comparison_json(table: pd.DataFrame) -> str:
                 (*((k, k) for k in KEY_FIELDS), ("ratio", "ratio_b_over_a"),
                  ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("significant", "significant"),
                  ("status_a", "status_a"), ("status_b", "status_b"),
-                 ("disturbed", "disturbed"))}
+                 ("disturbed", "disturbed"), ("ratio_to_torch_a", "ratio_to_torch_a"),
+                 ("ratio_to_torch_b", "ratio_to_torch_b"),
+                 ("torch_ratio_moved", "torch_ratio_moved"))}
                for _, row in table.iterrows()]
     return json.dumps(records, indent=1)
 
@@ -108,6 +129,10 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
         lines.append(f"{int(numbered.significant.sum())} of {len(numbered)} cells with a number "
                      f"in both runs significant (interval of B/A excludes 1 and the change "
                      f"exceeds {min_effect:.0%}); {disturbed} flagged disturbed in a run")
+    printed = table[table.ratio_to_torch_b.notna() & (table.engine != "torch")]
+    if len(printed):
+        lines.append(f"{int(printed.torch_ratio_moved.sum())} of {len(printed)} ratios to "
+                     "torch in B lie outside the interval A printed")
     for side, cells in (only or {}).items():
         if cells:
             lines.append(f"only in run {side} ({len(cells)}): " + ", ".join(cells))

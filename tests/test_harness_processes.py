@@ -143,6 +143,10 @@ def test_compare_calls_a_real_change_significant_and_noise_not(tmp_path, capsys)
     assert table.loc["torch", "significant"]
     assert table.loc["torch", "ratio_b_over_a"] == pytest.approx(1.3)
     assert table.loc["torch", "ci_low"] <= 1.3 <= table.loc["torch", "ci_high"]
+    # the floor's ratio to torch went from 0.5 to 1 / 2.6: outside the interval A printed
+    assert table.loc["floor", "ratio_to_torch_a"] == pytest.approx(0.5)
+    assert table.loc["floor", "torch_ratio_moved"]
+    assert not table.loc["torch", "torch_ratio_moved"]  # torch / torch is 1 in both
     assert not compare_runs(a, b, min_effect=0.5).set_index("engine").loc["torch",
                                                                           "significant"]
     assert cells_in_one_run(a, b) == {"A": ["E3/jvp/floor/n=100/float64"],
@@ -160,6 +164,7 @@ def test_compare_calls_a_real_change_significant_and_noise_not(tmp_path, capsys)
     assert main(["compare", str(a), str(b)]) == 0
     text = capsys.readouterr().out
     assert "1 of 2 cells with a number in both runs significant" in text
+    assert "1 of 1 ratios to torch in B lie outside the interval A printed" in text
     assert "only in run B (1)" in text
 
 
