@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override run.metric: seconds, or instructions counted by callgrind")
     run.add_argument("--threads", type=int, help="override run.threads (e.g. 2: the "
                      "two-thread variant)")
+    run.add_argument("--beside", type=Path, metavar="RUN_DIR",
+                     help="with --metric instructions: write the run into RUN_DIR/"
+                     "instructions/ and show its counts beside RUN_DIR's times")
     charts = commands.add_parser("charts", help="redraw tables, plots and page from raw.jsonl",
                                  description="Regenerate summary.csv, report.md, the plots "
                                  "and index.html of a run folder from its raw.jsonl alone.")
@@ -103,11 +106,21 @@ def command_run(args: argparse.Namespace) -> int:
     config = _load_config(args)
     if config is None:
         return 2
+    if args.beside and config["run"]["metric"] != "instructions":
+        print("error: --beside needs --metric instructions (or run.metric = 'instructions')",
+              file=sys.stderr)
+        return 2
+    if args.beside and not (args.beside / runner.RAW_NAME).exists():
+        print(f"error: --beside {args.beside}: no raw.jsonl there", file=sys.stderr)
+        return 2
     if args.resume:
         run_dir = args.resume.resolve()
         if not (run_dir / runner.RAW_NAME).exists():
             print(f"error: --resume {args.resume}: no raw.jsonl there", file=sys.stderr)
             return 2
+    elif args.beside:
+        run_dir = args.beside.resolve() / "instructions"
+        run_dir.mkdir(exist_ok=True)
     else:
         run_dir = runner.new_run_dir(args.out.resolve(), config["run"]["name"])
     print(f"run folder: {run_dir}", file=sys.stderr)
@@ -122,6 +135,10 @@ def command_run(args: argparse.Namespace) -> int:
     from harness import report  # pandas and matplotlib only once the cells are done
 
     built = report.build(run_dir)
+    if args.beside:  # the time run's report gains the counts; results/latest stays
+        report.build(args.beside)
+        print(run_dir)
+        return 0
     link = runner.update_latest(run_dir)
     print("cells: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
           file=sys.stderr)

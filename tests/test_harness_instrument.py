@@ -53,13 +53,13 @@ loop_calls = 50
 """
 
 
-def _run(tmp_path: Path, text: str) -> Path:
+def _run(tmp_path: Path, text: str, *extra: str) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(text)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BOBODIFF_HARNESS_TEST_ENGINES": "1"}
     done = subprocess.run([sys.executable, "-m", "harness", "run", str(config), "--out",
-                           str(tmp_path / "results"), "--no-progress"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+                           str(tmp_path / "results"), "--no-progress", *extra], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return Path(done.stdout.strip().splitlines()[-1])
 
@@ -97,8 +97,10 @@ def test_floor_slowed_is_separated_from_the_floor_in_every_quiet_cell(tmp_path):
 
 @pytest.mark.skipif(shutil.which("valgrind") is None,
                     reason="valgrind is not installed (make test installs it when root)")
-def test_instruction_counts_repeat_within_one_percent(tmp_path):
-    run = _run(tmp_path, COUNTED)
+def test_instruction_counts_repeat_within_one_percent_and_show_beside_times(tmp_path):
+    timed = _run(tmp_path, COUNTED.replace('metric = "instructions"', 'metric = "time"'))
+    run = _run(tmp_path, COUNTED, "--beside", str(timed))
+    assert run == timed / "instructions"
     lines = [json.loads(line) for line in (run / "raw.jsonl").read_text().splitlines()]
     counts = [r["value"] for r in lines if r["kind"] == "repeat"]
     assert len(counts) == 2 and all(r["unit"] == "instructions" for r in lines
@@ -107,3 +109,6 @@ def test_instruction_counts_repeat_within_one_percent(tmp_path):
     assert abs(counts[1] - counts[0]) <= 0.01 * counts[0]
     torch_cell = next(c for c in lines if c["kind"] == "cell" and c["engine"] == "torch")
     assert torch_cell["status"] == "skipped" and "pure-Python" in torch_cell["message"]
+    report = (timed / "report.md").read_text()
+    assert "## Instructions beside time" in report
+    assert "Instructions beside time" in (timed / "index.html").read_text()

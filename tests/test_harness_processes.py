@@ -247,3 +247,16 @@ def test_inherited_blas_variables_are_read_not_set():
                                                  "OPENBLAS_CORETYPE": "Haswell"}
     assert environ == {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5",
                        "OMP_X": "1", "PATH": "/bin"}
+
+
+def test_beside_needs_the_instruction_metric_and_a_run_folder(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\nengines = ["floor"]\nexperiments = ["E1"]\n')
+    (tmp_path / "run").mkdir()
+    assert main(["run", str(config), "--beside", str(tmp_path / "run")]) == 2
+    assert "--beside needs --metric instructions" in capsys.readouterr().err
+    assert main(["run", str(config), "--metric", "instructions", "--beside",
+                 str(tmp_path / "run")]) == 2
+    assert "no raw.jsonl there" in capsys.readouterr().err
+    assert main(["run", str(config), "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err

@@ -9,9 +9,9 @@ import pandas as pd
 
 from harness.report import reference as ref
 from harness.report.atomic import write_text_atomic
-from harness.report.load import RawData
+from harness.report.load import RawData, read_raw
 from harness.report.sections import Section, to_markdown, with_interval
-from harness.report.summary import growth
+from harness.report.summary import growth, summarize
 from harness.report.targets import targets_section
 from harness.stats import loglog_interpolate
 
@@ -133,6 +133,34 @@ def coretype_note(variables: dict | None) -> str:
 
 
 NOISE_NOTED = 10
+INSTRUCTIONS_FOLDER = "instructions"
+
+
+def instructions_beside(run_dir: Path, summary: pd.DataFrame) -> list[Section]:
+    """A section putting the instruction counts of RUN/instructions (a run made with
+    ``--metric instructions --beside RUN``) beside this run's times, cell by cell; [] when
+    there is none."""
+    path = Path(run_dir) / INSTRUCTIONS_FOLDER / "raw.jsonl"
+    if not path.exists():
+        return []
+    counted = summarize(read_raw(path))
+    keys = ["experiment", "variant", "engine", "size", "dtype"]
+    both = _ok(summary).merge(_ok(counted), on=keys, suffixes=("", "_i"))
+    frame = pd.DataFrame([{
+        "cell": f"{r.experiment}/{r.variant}/n={r['size']}", "engine": r.engine,
+        "time x floor": _ratio(r, "ratio_to_floor"),
+        "instructions x floor": with_interval(r.ratio_to_floor_i, r.ratio_to_floor_ci_low_i,
+                                              r.ratio_to_floor_ci_high_i),
+        "instructions per call": r.median_s_i / max(1, int(r.calls_per_op))}
+        for _, r in both.iterrows()])
+    return [Section(
+        "Instructions beside time",
+        [f"Instructions per call counted by callgrind in {INSTRUCTIONS_FOLDER}/ (python -m "
+         "harness run CONFIG --metric instructions --beside RUN), beside this run's times, "
+         "for the cells both measured. Instruction counts repeat within 0.1% and ignore the "
+         "machine's load; where the two ratios disagree, time goes to what instructions do "
+         "not count (memory stalls, page faults, the BLAS kernel's speed)."],
+        [("Ratios to the floor: time and instructions", frame)])]
 
 
 def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
