@@ -126,9 +126,11 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
     numbered = table[table.ratio_b_over_a.notna()]
     if len(numbered):
         disturbed = int(numbered.disturbed.sum())
-        lines.append(f"{int(numbered.significant.sum())} of {len(numbered)} cells with a number "
-                     f"in both runs significant (interval of B/A excludes 1 and the change "
-                     f"exceeds {min_effect:.0%}); {disturbed} flagged disturbed in a run")
+        called = numbered[numbered.significant]
+        lines.append(f"{len(called)} of {len(numbered)} cells with a number in both runs "
+                     f"significant (interval of B/A excludes 1 and the change exceeds "
+                     f"{min_effect:.0%}), {int(called.disturbed.sum())} of them flagged "
+                     f"disturbed; {disturbed} cells flagged disturbed in a run")
     printed = table[table.ratio_to_torch_b.notna() & (table.engine != "torch")]
     if len(printed):
         lines.append(f"{int(printed.torch_ratio_moved.sum())} of {len(printed)} ratios to "
