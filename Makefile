@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/default.toml
 RUN    ?= results/latest
 
-.PHONY: help venv test lint bench charts profile snakeviz clean graphviz chromium
+.PHONY: help venv test lint bench charts profile snakeviz clean graphviz chromium valgrind
 
 help:
 	@echo "make bench    measure configs/default.toml, then profile the cells its [profile] names -> results/latest/"
@@ -29,11 +29,11 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint chromium
+test: lint chromium valgrind
 	$(PY) -m pytest -q
 
 # Measure, then profile the cells the config's [profile] table names, into the same run.
-bench: $(STAMP) graphviz
+bench: $(STAMP) graphviz valgrind
 	$(PY) -m harness run $(CONFIG)
 	$(PY) -m harness profile $(CONFIG) --named --run $(RUN)
 
@@ -55,6 +55,11 @@ graphviz:
 
 chromium:
 	@$(call APT_TOOL,chromium,chromium,tests/test_browser.py will be skipped)
+
+# The instruction metric (run.metric = "instructions") counts with valgrind's callgrind;
+# without it those cells are skipped with the reason (and its test is skipped).
+valgrind:
+	@$(call APT_TOOL,valgrind,valgrind,instruction counts skipped)
 
 snakeviz: $(STAMP)
 	$(PY) -m harness snakeviz $(RUN) $(if $(PROF),--prof $(PROF))

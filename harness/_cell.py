@@ -109,7 +109,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """
     from harness.experiments import compare
     from harness.experiments import registry as experiment_registry
-    from harness.timing import first_call, timed_repeats
+    from harness.timing import counted_repeats, first_call, timed_repeats
 
     experiment = experiment_registry()[spec["experiment"]]
     variant = spec["variant"]
@@ -128,8 +128,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         return {**result, "status": "error", "values": [],
                 "message": f"wrong result, not timed: {message}"}
     scope = "timed repeats" if _reset_peak_rss() else "whole process"
+    repeats = counted_repeats if spec.get("metric") == "instructions" else timed_repeats
     return {**result, "status": "ok", "peak_rss_scope": scope,
-            **timed_repeats(workload.run, spec, first_seconds)}
+            **repeats(workload.run, spec, first_seconds)}
 
 
 def _reset_peak_rss() -> bool:

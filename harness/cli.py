@@ -36,14 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --resume: accept a config that only adds cells (lists that "
                      "gain elements) with the same measurement settings")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--metric", choices=("time", "instructions"),
+                     help="override run.metric: seconds, or instructions counted by callgrind")
+    run.add_argument("--threads", type=int, help="override run.threads (e.g. 2: the "
+                     "two-thread variant)")
+    run.add_argument("--beside", type=Path, metavar="RUN_DIR",
+                     help="with --metric instructions: write the run into RUN_DIR/"
+                     "instructions/ and show its counts beside RUN_DIR's times")
     charts = commands.add_parser("charts", help="redraw tables, plots and page from raw.jsonl",
                                  description="Regenerate summary.csv, report.md, the plots "
                                  "and index.html of a run folder from its raw.jsonl alone.")
     charts.add_argument("run_dir", type=Path, help="a run folder, e.g. results/latest")
-    compare = commands.add_parser("compare", help="ratios per cell between two runs",
-                                  description="Print median B/A per cell common to both runs.")
+    compare = commands.add_parser(
+        "compare", help="ratios per cell between two runs, with intervals",
+        description="Print median B/A per cell common to both runs with its 95%% interval; a "
+        "difference is significant when the interval excludes 1 and the change exceeds "
+        "--min-effect. Lists the cells of one run only.")
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
+    compare.add_argument("--json", action="store_true",
+                         help="print a JSON list, one object per cell in both runs")
+    compare.add_argument("--min-effect", type=float, default=None, metavar="FRACTION",
+                         help="smallest relative change called significant (default 0.03)")
     profile = commands.add_parser(
         "profile", help="profile representative cells (cProfile, Scalene, memory_profiler)",
         description="Run representative cells of a config (every E1 reading per engine; E2 "
@@ -85,8 +99,11 @@ def _load_config(args: argparse.Namespace) -> dict | None:
     """The validated config restricted by --only / --engines; None (message printed) if bad."""
     from harness import config as configuration
 
+    overrides = {key: getattr(args, key, None) for key in ("metric", "threads")}
     try:
-        return configuration.restrict(configuration.load(args.config), args.only, args.engines)
+        config = configuration.restrict(configuration.load(args.config), args.only,
+                                        args.engines)
+        return configuration.override_run(config, **overrides)
     except configuration.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
@@ -102,11 +119,21 @@ def command_run(args: argparse.Namespace) -> int:
     if args.force and not args.resume:
         print("error: --force is only meaningful with --resume", file=sys.stderr)
         return 2
+    if args.beside and config["run"]["metric"] != "instructions":
+        print("error: --beside needs --metric instructions (or run.metric = 'instructions')",
+              file=sys.stderr)
+        return 2
+    if args.beside and not (args.beside / runner.RAW_NAME).exists():
+        print(f"error: --beside {args.beside}: no raw.jsonl there", file=sys.stderr)
+        return 2
     if args.resume:
         run_dir = args.resume.resolve()
         if not (run_dir / runner.RAW_NAME).exists():
             print(f"error: --resume {args.resume}: no raw.jsonl there", file=sys.stderr)
             return 2
+    elif args.beside:
+        run_dir = args.beside.resolve() / "instructions"
+        run_dir.mkdir(exist_ok=True)
     else:
         run_dir = runner.new_run_dir(args.out.resolve(), config["run"]["name"])
     try:
@@ -146,6 +173,8 @@ def _run_locked(args: argparse.Namespace, config: dict, run_dir: Path) -> int:
 
     try:
         built = report.build(run_dir)
+        if args.beside:  # the time run's report gains the counts; results/latest stays
+            report.build(args.beside)
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
@@ -153,6 +182,9 @@ def _run_locked(args: argparse.Namespace, config: dict, run_dir: Path) -> int:
               f"raw.jsonl has every cell.\nredraw: python -m harness charts {run_dir}",
               file=sys.stderr)
         return 1
+    if args.beside:
+        print(run_dir)
+        return 0
     link = runner.update_latest(run_dir)
     print("cells: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
           file=sys.stderr)
@@ -180,14 +212,25 @@ def command_charts(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    """Print per-cell ratios between two runs."""
-    from harness.compare import compare_runs, format_comparison
+    """Print per-cell ratios between two runs (text, or JSON with --json)."""
+    from harness.compare import cells_in_one_run, compare_runs, comparison_json, format_comparison
+    from harness.stats import MIN_EFFECT
 
+    min_effect = MIN_EFFECT if args.min_effect is None else args.min_effect
     try:
-        print(format_comparison(compare_runs(args.run_a, args.run_b)))
-    except FileNotFoundError as error:
+        table = compare_runs(args.run_a, args.run_b, min_effect)
+        only = cells_in_one_run(args.run_a, args.run_b)
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.json:
+        print(comparison_json(table))
+        for side, cells in only.items():
+            if cells:
+                print(f"only in run {side} ({len(cells)}): {', '.join(cells)}",
+                      file=sys.stderr)
+    else:
+        print(format_comparison(table, only, min_effect))
     return 0
 
 

@@ -16,6 +16,8 @@ from harness.params import Param, repeated
 
 PROFILERS = ("cprofile", "scalene", "memory")
 
+METRICS = ("time", "instructions")
+
 
 class ConfigError(ValueError):
     """A configuration file is unreadable or has unknown keys, wrong types or values."""
@@ -31,7 +33,8 @@ def run_params() -> dict[str, Param]:
         "experiments": Param("str_list", list(experiment_registry()), "experiments to run",
                              choices=tuple(experiment_registry())),
         "dtype": Param("str", "float64", "floating-point type", choices=("float64", "float32")),
-        "threads": Param("int", 2, "torch / BLAS / OpenMP threads in each cell", 1, 1024),
+        "threads": Param("int", 1, "torch / BLAS / OpenMP threads in each cell (two-thread "
+                         "pools collide with any neighbour on a 2-core machine)", 1, 1024),
         "seed": Param("int", 0, "seed of the random inputs", 0, 2**32 - 1),
         "warmup": Param("int", 1, "warm-up calls before calibration", 0, 100),
         "repeats": Param("int", 5, "timed repeats per cell", 1, 1000),
@@ -45,6 +48,15 @@ def run_params() -> dict[str, Param]:
                       1, 64),
         "memory_limit_mb": Param("int", 0, "RLIMIT_AS of each cell in MiB (0 = no limit)",
                                  0, 10**8),
+        "processes": Param("int", 3, "fresh processes measuring each cell (each warms up, "
+                           "calibrates and gives run.repeats values)", 1, 100),
+        "metric": Param("str", "time", "what a value is: seconds per call, or instructions "
+                        "per call counted by valgrind (pure-Python cells)",
+                        choices=METRICS),
+        "noise_threshold": Param("float", 0.3, "foreign_cpu_cores above which a process's "
+                                 "values count as disturbed", 0.0, 1024.0),
+        "remeasure": Param("int", 2, "times a disturbed process is measured again before "
+                           "its cell is flagged disturbed", 0, 20),
     }
 
 
@@ -178,3 +190,19 @@ def restrict(config: dict[str, Any], only: list[str] | None,
 def engines_for(config: dict[str, Any], experiment: str) -> list[str]:
     """The engines an experiment runs: its own list, else the [run] list."""
     return config[experiment].get("engines") or config["run"]["engines"]
+
+
+def override_run(config: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """Replace [run] keys given on the command line (None = keep), validating each."""
+    schema, errors = run_params(), []
+    run = dict(config["run"])
+    for key, value in values.items():
+        if value is None:
+            continue
+        problem = schema[key].validate(value)
+        if problem:
+            errors.append(f"--{key}: {problem} (allowed: {schema[key].describe()})")
+        run[key] = value
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return {**config, "run": run}

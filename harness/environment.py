@@ -1,7 +1,13 @@
-"""The environment recorded with every run: versions, CPU, threads, git commit."""
+"""The environment recorded with every run: versions, CPU, threads, BLAS, git commit.
+
+The harness never sets or changes OPENBLAS_* / MKL_* variables beyond the thread counts:
+it records the ones it inherited (OPENBLAS_CORETYPE, for one, picks NumPy's GEMM kernel and
+changes every large-n NumPy time).
+"""
 
 from __future__ import annotations
 
+import glob
 import importlib.metadata
 import os
 import platform
@@ -54,6 +60,53 @@ def thread_environment(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in THREAD_VARIABLES}
 
 
+def inherited_blas_variables(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The OPENBLAS_* and MKL_* variables of the harness's own environment (as inherited)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in sorted(environ.items())
+            if name.startswith(("OPENBLAS_", "MKL_"))}
+
+
+def blas_info() -> list[dict[str, Any]] | None:
+    """The BLAS / OpenMP libraries NumPy loaded, per threadpoolctl: library, version,
+    kernel architecture, threads (None when threadpoolctl is not installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    import numpy  # noqa: F401  (loads the BLAS threadpoolctl inspects)
+
+    keys = ("user_api", "internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{key: pool.get(key) for key in keys} for pool in threadpool_info()]
+
+
+def blas_of_cells(threads: int) -> list[dict[str, Any]] | None:
+    """blas_info() as a cell process sees it (its thread variables set), or None."""
+    import json
+
+    code = "import json; from harness.environment import blas_info; print(json.dumps(blas_info()))"
+    env = {**os.environ, **thread_environment(threads),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT),
+                                                     os.environ.get("PYTHONPATH")) if p)}
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        return json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def governor() -> str | None:
+    """The CPU frequency governor(s) in use, e.g. 'performance' (None where unreadable)."""
+    names = set()
+    for path in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor"):
+        try:
+            names.add(Path(path).read_text(encoding="ascii").strip())
+        except OSError:
+            continue
+    return ",".join(sorted(names)) or None
+
+
 def describe(threads: int) -> dict[str, Any]:
     """Everything about this machine and software that a reader needs to trust a number."""
     return {
@@ -68,5 +121,8 @@ def describe(threads: int) -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "threads": threads,
         "thread_env": thread_environment(threads),
+        "blas": blas_of_cells(threads),
+        "inherited_blas_env": inherited_blas_variables(),
+        "governor": governor(),
         **git_state(),
     }

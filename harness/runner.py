@@ -1,7 +1,11 @@
-"""The runner: every cell in a fresh subprocess, results appended to raw.jsonl as cells end.
+"""The runner: every cell in fresh subprocesses, results appended to raw.jsonl as cells end.
 
-It knows cells, engines and experiments only by name (through the registries). Each cell's
-lines are written, flushed and fsynced when it ends, so an interruption (SIGINT, SIGTERM,
+It knows cells, engines and experiments only by name (through the registries). A cell is
+measured by run.processes fresh processes; the engines of one (experiment, variant, size)
+take turns, one process each per round (A B C, A B C, ...), so slow drift of the machine
+hits every engine alike. A process that saw other load on the machine (noise above
+run.noise_threshold) is measured again, up to run.remeasure times. Each cell's lines are
+written, flushed and fsynced when its group ends, so an interruption (SIGINT, SIGTERM,
 SIGHUP) leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
 A cell dies with its runner (harness.lifecycle), even when the runner is killed outright.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +28,7 @@ from typing import Any
 
 from harness.cells import Cell, plan
 from harness.engines import registry as engine_registry
-from harness.environment import PROJECT_ROOT, describe, thread_environment
+from harness.environment import PROJECT_ROOT, describe, governor, thread_environment
 from harness.experiments import registry as experiment_registry
 from harness.lifecycle import RUNNER_PID_ENV, cell_folder_prefix, clean_stale_cell_folders
 from harness.oom import relabel
@@ -33,7 +38,9 @@ from harness.rawio import append_lines, new_attempt_id
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
 RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds",
-            "max_cell_seconds", "memory_limit_mb")
+            "max_cell_seconds", "memory_limit_mb", "metric")
+# Engines whose import alone takes minutes under valgrind: no instruction counts for them.
+NOT_COUNTED = ("torch", "jax")
 
 
 class Interrupted(Exception):
@@ -116,13 +123,36 @@ def skip_reason(cell: Cell, config: dict[str, Any]) -> str | None:
     return (engine.unavailable_reason()
             or engine.skip_reason(cell.experiment, experiment.workload(cell.variant))
             or experiment.skip_reason(cell.engine, cell.variant, cell.size,
-                                      config[cell.experiment]))
+                                      config[cell.experiment])
+            or _metric_skip_reason(engine.requires, config["run"].get("metric", "time")))
 
 
-def _child_env(threads: int) -> dict[str, str]:
+def _metric_skip_reason(requires: tuple[str, ...], metric: str) -> str | None:
+    if metric != "instructions":
+        return None
+    if shutil.which("valgrind") is None:
+        return ("run.metric = 'instructions' needs valgrind, which is not installed "
+                "(make test / make bench install it with apt-get when run as root)")
+    heavy = [name for name in requires if name in NOT_COUNTED]
+    if heavy:
+        return (f"instructions are counted for pure-Python cells only: importing {heavy[0]} "
+                "under valgrind takes minutes")
+    return None
+
+
+def callgrind_command(out_file: str) -> tuple[str, ...]:
+    """The cell command under callgrind, zeroing and dumping counts at the timing markers
+    (see harness.timing.counted_instructions)."""
+    return ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={out_file}",
+            "--zero-before=getppid", "--dump-before=getpgrp", *CELL_COMMAND)
+
+
+def _child_env(threads: int, metric: str = "time") -> dict[str, str]:
     env = dict(os.environ)
     env.update(thread_environment(threads))
     env[RUNNER_PID_ENV] = str(os.getpid())
+    if metric == "instructions":  # str hashes (set and dict layouts) the same in every run
+        env["PYTHONHASHSEED"] = "0"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT),
                                                     env.get("PYTHONPATH")) if p)
     return env
@@ -145,13 +175,17 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
     """Run one cell in a fresh process (by default ``python -m harness._cell``); return its
     result dict. A profiler passes its own command that ends by running harness._cell
     (e.g. ``python -m cProfile -o cell.prof -m harness._cell``)."""
+    metric = spec.get("metric", "time")
     with tempfile.TemporaryDirectory(prefix=cell_folder_prefix()) as tmp:
         result_path, log_path = Path(tmp) / "result.json", Path(tmp) / "output.log"
         spec = {**spec, "result_path": str(result_path)}
+        if metric == "instructions" and command == CELL_COMMAND:
+            spec["callgrind_out"] = str(Path(tmp) / "callgrind.out")
+            command = callgrind_command(spec["callgrind_out"])
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 list(command), stdin=subprocess.PIPE, stdout=log,
-                stderr=subprocess.STDOUT, env=_child_env(threads), cwd=PROJECT_ROOT,
+                stderr=subprocess.STDOUT, env=_child_env(threads, metric), cwd=PROJECT_ROOT,
                 start_new_session=True)
             CHILDREN.add(process)
             try:
@@ -197,7 +231,11 @@ def cell_spec(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
 
 def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_id: str,
                started: str, wall: float) -> list[dict[str, Any]]:
-    """raw.jsonl lines of one finished cell: one per repeat (if ok), then the cell line."""
+    """raw.jsonl lines of one finished cell: one per repeat (if ok), then the cell line.
+
+    ``result`` is one process's result or several combined (see combine_processes): its
+    ``process`` list, when given, names the process of each value.
+    """
     experiment = experiment_registry()[cell.experiment]
     calls = experiment.calls_per_op(cell.variant, cell.size, config[cell.experiment])
     keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys(),
@@ -205,10 +243,13 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     values = result.get("values", []) if result.get("status") == "ok" else []
     shares = result.get("kernel_shares") or [None] * len(values)
     faults = result.get("page_faults") or [None] * len(values)
-    lines = [{"kind": "repeat", **keys, "repeat": index, "value": value, "unit": "s",
-              "loops": result.get("loops"), "calls_per_op": calls, "status": "ok",
-              "kernel_share": share, "page_faults_per_call": fault}
-             for index, (value, share, fault) in enumerate(zip(values, shares, faults))]
+    owners = result.get("process") or [0] * len(values)
+    unit = result.get("unit", "s")
+    lines = [{"kind": "repeat", **keys, "repeat": index, "process": owner, "value": value,
+              "unit": unit, "loops": result.get("loops"), "calls_per_op": calls,
+              "status": "ok", "kernel_share": share, "page_faults_per_call": fault}
+             for index, (value, share, fault, owner)
+             in enumerate(zip(values, shares, faults, owners))]
     lines.append({
         "kind": "cell", **keys, "status": result.get("status", "crashed"),
         "message": result.get("message", ""), "stderr_tail": result.get("stderr_tail", ""),
@@ -217,20 +258,105 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
         "peak_rss_scope": result.get("peak_rss_scope"),
         "max_error": result.get("max_error"), "description": result.get("description", ""),
         "first_call_seconds": result.get("first_call_seconds"),
-        "threads": config["run"]["threads"], "started": started, "wall_seconds": wall})
+        "threads": config["run"]["threads"], "started": started, "wall_seconds": wall,
+        "metric": config["run"].get("metric", "time"), "unit": unit,
+        "processes": result.get("processes", 1 if values else 0),
+        "noise": result.get("noise"), "disturbed": bool(result.get("disturbed", False))})
     return lines
 
 
+def measure_process(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
+    """One process's result for a cell; measured again (up to run.remeasure times) while
+    other load on the machine exceeded run.noise_threshold. Keeps the quietest attempt."""
+    run = config["run"]
+    attempts = []
+    for _ in range(1 + int(run["remeasure"])):
+        result = spawn_cell(cell_spec(cell, config), run["timeout_seconds"], run["threads"])
+        attempts.append(result)
+        if not _disturbed(result, run):
+            break
+    quietest = min(attempts, key=lambda r: r.get("foreign_cpu_cores") or 0.0)
+    return {**quietest, "attempts": len(attempts)}
+
+
+def _disturbed(result: dict[str, Any], run: dict[str, Any]) -> bool:
+    foreign = result.get("foreign_cpu_cores")
+    return (result.get("status") == "ok" and foreign is not None
+            and foreign > float(run["noise_threshold"]))
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def combine_processes(results: list[dict[str, Any]], run: dict[str, Any],
+                      load_before: float | None) -> dict[str, Any]:
+    """One cell's result from its processes' results: their values pooled (each tagged
+    with its process), the first failure if any process failed, and the noise they saw."""
+    failed = [r for r in results if r.get("status") != "ok"]
+    combined = dict(failed[0] if failed else results[-1])
+    ok = [] if failed else results
+    for key in ("values", "kernel_shares", "page_faults"):
+        combined[key] = [v for r in ok for v in (r.get(key) or [None] * len(r["values"]))]
+    combined["process"] = [p for p, r in enumerate(ok) for _ in r["values"]]
+    combined["processes"] = len(ok)
+    peaks = [r["peak_rss_mb"] for r in results if r.get("peak_rss_mb") is not None]
+    combined["peak_rss_mb"] = max(peaks) if peaks else None
+    combined["first_call_seconds"] = results[0].get("first_call_seconds")
+    foreign = [r.get("foreign_cpu_cores") for r in results]
+    known = [f for f in foreign if f is not None]
+    combined["noise"] = {"foreign_cpu_cores": max(known) if known else None,
+                         "foreign_cpu_cores_per_process": foreign,
+                         "remeasured": sum(r.get("attempts", 1) - 1 for r in results),
+                         "loadavg_before": load_before, "loadavg_after": _loadavg(),
+                         "governor": governor()}
+    combined["disturbed"] = any(_disturbed(r, run) for r in results)
+    return combined
+
+
+def _group(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells grouped by (experiment, variant, size, dtype), in plan order."""
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.experiment, cell.variant, cell.size, cell.dtype), []).append(cell)
+    return list(groups.values())
+
+
+def measure_group(cells: list[Cell], config: dict[str, Any],
+                  run_id: str) -> list[list[dict[str, Any]]]:
+    """Measure the cells of one group in interleaved rounds (one process per engine per
+    round, run.processes rounds); return each cell's raw.jsonl lines.
+
+    A cell whose process fails is not measured again in later rounds.
+    """
+    run = config["run"]
+    reasons = {cell: skip_reason(cell, config) for cell in cells}
+    measured = [cell for cell in cells if not reasons[cell]]
+    results: dict[Cell, list[dict[str, Any]]] = {cell: [] for cell in measured}
+    started = {cell: now_iso() for cell in cells}
+    wall = {cell: 0.0 for cell in cells}
+    load_before = _loadavg()
+    for _ in range(int(run["processes"])):
+        for cell in measured:
+            if results[cell] and results[cell][-1].get("status") != "ok":
+                continue
+            start = time.monotonic()
+            results[cell].append(measure_process(cell, config))
+            wall[cell] += time.monotonic() - start
+    out = []
+    for cell in cells:
+        result = ({"status": "skipped", "message": reasons[cell]} if reasons[cell]
+                  else combine_processes(results[cell], run, load_before))
+        out.append(cell_lines(cell, config, result, run_id, started[cell], wall[cell]))
+    return out
+
+
 def measure_cell(cell: Cell, config: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
-    """Run or skip one cell; return its raw.jsonl lines."""
-    started, start = now_iso(), time.monotonic()
-    reason = skip_reason(cell, config)
-    if reason:
-        result = {"status": "skipped", "message": reason}
-    else:
-        result = spawn_cell(cell_spec(cell, config), config["run"]["timeout_seconds"],
-                            config["run"]["threads"])
-    return cell_lines(cell, config, result, run_id, started, time.monotonic() - start)
+    """Run or skip one cell alone (run.processes processes); return its raw.jsonl lines."""
+    return measure_group([cell], config, run_id)[0]
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
@@ -273,25 +399,26 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
 
 
 def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progress: bool):
-    """Yield each cell's lines as it finishes; run.jobs cells at a time (1 = sequential)."""
+    """Yield each cell's lines as its group finishes; run.jobs groups at a time."""
     jobs = int(config["run"]["jobs"])
+    groups = _group(cells)
     with Progress(len(cells), progress) as bar:
         if jobs == 1:
-            for cell in cells:
-                bar.starting(cell.cell_id)
-                lines = measure_cell(cell, config, run_id)
-                bar.finished(lines)
-                yield lines
+            for group in groups:
+                bar.starting(group[0].cell_id)
+                for lines in measure_group(group, config, run_id):
+                    bar.finished(lines)
+                    yield lines
             return
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(measure_cell, cell, config, run_id) for cell in cells}
+            pending = {pool.submit(measure_group, group, config, run_id) for group in groups}
             try:
                 while pending:
                     finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        lines = future.result()
-                        bar.finished(lines)
-                        yield lines
+                        for lines in future.result():
+                            bar.finished(lines)
+                            yield lines
             finally:
                 for future in pending:
                     future.cancel()

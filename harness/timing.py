@@ -4,18 +4,65 @@ Each repeat also records how much of the process's CPU time the kernel took and 
 page faults a call caused: a call that allocates large fresh arrays pays the kernel to map
 and zero their pages, a cost that varies with the machine's memory state and makes such
 cells vary more between runs than the others.
+
+The repeats also measure the machine's noise: the CPU time that other processes used
+while they ran (``foreign_cpu_cores``). With ``metric = "instructions"`` the cell runs under
+callgrind and each value is a count of instructions per call instead of seconds.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import os
 import resource
 import time
 from collections.abc import Callable
 from typing import Any
 
 MAX_LOOPS = 10**7
+PROC_STAT = "/proc/stat"
+BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal (not idle, iowait)
+
+
+def busy_cpu_seconds(path: str = PROC_STAT) -> float | None:
+    """CPU seconds every process on the machine has used since boot (None if unreadable)."""
+    try:
+        with open(path, encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[1 + i]) for i in BUSY_FIELDS if 1 + i < len(fields)) / ticks
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds of this process (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class NoiseProbe:
+    """Measures how many cores other processes kept busy between its creation and stop().
+
+    /proc/stat counts in clock ticks (10 ms per core): over 0.3 s of repeats on 2 cores the
+    figure is good to about 0.07 cores, over 0.06 s only to about 0.3.
+    """
+
+    def __init__(self) -> None:
+        self.busy = busy_cpu_seconds()
+        self.own = own_cpu_seconds()
+        self.wall = time.perf_counter()
+
+    def stop(self) -> float | None:
+        """foreign_cpu_cores: (machine CPU time - this process's CPU time) / wall time."""
+        busy, own, wall = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+        if busy is None or self.busy is None or wall <= self.wall:
+            return None
+        foreign = (busy - self.busy) - (own - self.own)
+        return max(0.0, foreign / (wall - self.wall))
 
 
 def time_loops(run: Callable[[], Any], loops: int) -> float:
@@ -61,6 +108,7 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
         loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
     repeats = max(1, min(int(spec["repeats"]), int(budget / max(repeat_seconds, 1e-9))))
     values, kernel_shares, faults = [], [], []
+    probe = NoiseProbe()
     for _ in range(repeats):
         gc.collect()
         before = resource.getrusage(resource.RUSAGE_SELF)
@@ -70,7 +118,56 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
         kernel_shares.append(system / (user + system) if user + system > 0 else 0.0)
         faults.append((after.ru_minflt - before.ru_minflt) / loops)
     return {"values": values, "loops": loops, "first_call_seconds": first_seconds,
-            "kernel_shares": kernel_shares, "page_faults": faults}
+            "kernel_shares": kernel_shares, "page_faults": faults,
+            "foreign_cpu_cores": probe.stop(), "unit": "s"}
+
+
+def callgrind_part(out_file: str, part: int) -> int:
+    """Instructions (Ir) of callgrind's dump number ``part`` of ``out_file``."""
+    path = f"{out_file}.{part}"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as dump:
+            for line in dump:
+                if line.startswith("summary:"):
+                    return int(line.split()[1])
+    except OSError as error:
+        raise RuntimeError(f"no callgrind dump {path}: the instruction metric needs the cell "
+                           "to run under valgrind --tool=callgrind") from error
+    raise RuntimeError(f"callgrind dump {path} has no summary line")
+
+
+def counted_instructions(run: Callable[[], Any], loops: int, out_file: str, part: int) -> int:
+    """Instructions of ``loops`` calls of run(), counted by callgrind between two markers.
+
+    The runner starts callgrind with --zero-before=getppid --dump-before=getpgrp: the
+    counters restart when os.getppid() enters libc and are written to dump ``part`` when
+    os.getpgrp() does, so only the loop (and the two markers) are counted.
+    """
+    gc.collect()
+    os.getppid()
+    for _ in range(loops):
+        run()
+    os.getpgrp()
+    return callgrind_part(out_file, part)
+
+
+def counted_repeats(run: Callable[[], Any], spec: dict[str, Any],
+                    first_seconds: float) -> dict[str, Any]:
+    """Instructions per call of run(), spec["repeats"] times (the cell runs under callgrind).
+
+    Each value is (count of 2 calls - count of 1 call): the fixed cost of the markers and
+    of the loop itself cancels.
+    """
+    for _ in range(max(0, int(spec["warmup"]) - 1)):
+        run()
+    out_file, values = spec["callgrind_out"], []
+    for repeat in range(int(spec["repeats"])):
+        one = counted_instructions(run, 1, out_file, 2 * repeat + 1)
+        two = counted_instructions(run, 2, out_file, 2 * repeat + 2)
+        values.append(float(two - one))
+    return {"values": values, "loops": 1, "first_call_seconds": first_seconds,
+            "kernel_shares": [], "page_faults": [], "foreign_cpu_cores": None,
+            "unit": "instructions"}
 
 
 def calibrated_repeats(run: Callable[[], Any], spec: dict[str, Any]) -> tuple[Any, dict]:

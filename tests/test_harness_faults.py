@@ -31,6 +31,8 @@ timeout_seconds = 12  # generous: a loaded machine slows every cell's start
 memory_limit_mb = 1536
 threads = 1
 jobs = 2
+processes = 1  # one process per cell: these tests check outcomes, not timings
+remeasure = 0
 
 [E1]
 variants = ["batch"]
@@ -45,6 +47,8 @@ engines = ["floor", "bobodiff-reverse", "bobodiff-scalar"]
 repeats = 2
 min_repeat_seconds = 0.001
 max_cell_seconds = 0.1
+processes = 1
+remeasure = 0
 threads = 1
 
 [E2]

@@ -3,6 +3,10 @@
 Each wraps the floor's workloads: faulty-wrong returns a wrong gradient, faulty-raise raises,
 faulty-segv kills itself with SIGSEGV, faulty-oom allocates until the memory limit stops it,
 faulty-sleep sleeps past any timeout. The harness must record each with the right status.
+
+floor-slowed is not faulty: it does the floor's work, then keeps the CPU busy for a further
+25% of the time that work took. Its ratio_to_floor is 1.25 by construction, so its interval
+must lie above 1.1 in every cell: a check of the statistics on real measurements.
 """
 
 from __future__ import annotations
@@ -65,7 +69,27 @@ def _wrap(fault: Callable[[], None] | None) -> dict[tuple[str, str], Any]:
     return {key: wrap(build) for key, build in floor.ENGINE.builders.items()}
 
 
+SLOWDOWN = 1.25
+
+
+def _slowed(build: Any) -> Any:
+    def slowed_build(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
+        inner = build(problem, options)
+
+        def run() -> Any:
+            start = time.perf_counter()
+            result = inner.run()
+            until = start + (time.perf_counter() - start) * SLOWDOWN
+            while time.perf_counter() < until:  # busy, like work: a sleep would free the core
+                pass
+            return result
+        return Workload(run, inner.fetch, f"the floor's work + {SLOWDOWN - 1:.0%} busy wait")
+    return slowed_build
+
+
 ENGINES = [
+    Engine(name="floor-slowed", description="the floor's work plus 25% (statistics check)",
+           builders={key: _slowed(build) for key, build in floor.ENGINE.builders.items()}),
     Engine(name="faulty-wrong", description="returns a wrong gradient", builders=_wrap(None)),
     Engine(name="faulty-raise", description="raises", builders=_wrap(_raise)),
     Engine(name="faulty-segv", description="dies with SIGSEGV", builders=_wrap(_segfault)),

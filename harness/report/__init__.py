@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report.load import read_raw
-from harness.report.markdown import write_report
+from harness.report.markdown import instructions_beside, write_report
 from harness.report.page import write_page
 from harness.report.plots import write_plots
 from harness.report.profiles import load_index, profile_sections
@@ -23,8 +23,9 @@ def build(run_dir: str | Path) -> dict[str, object]:
     summary = summarize(raw)
     files = [write_summary(summary, run_dir / "summary.csv")]
     plots = write_plots(summary, run_dir)
+    counted = instructions_beside(run_dir, summary)
     sections = write_report(raw, summary, run_dir / "report.md",
-                            extra=profile_sections(load_index(run_dir)))
+                            extra=counted + profile_sections(load_index(run_dir)))
     files += [run_dir / "report.md", *plots]
     files.append(write_page(raw, sections, plots, run_dir / "index.html"))
     warnings = [f"raw.jsonl line {number}: {reason} (skipped)"

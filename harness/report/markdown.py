@@ -9,9 +9,9 @@ import pandas as pd
 
 from harness.report import reference as ref
 from harness.report.atomic import write_text_atomic
-from harness.report.load import RawData
-from harness.report.sections import Section, to_markdown
-from harness.report.summary import growth
+from harness.report.load import RawData, read_raw
+from harness.report.sections import Section, to_markdown, with_interval
+from harness.report.summary import growth, summarize
 from harness.report.targets import targets_section
 from harness.stats import loglog_interpolate
 
@@ -31,9 +31,10 @@ def write_report(raw: RawData, summary: pd.DataFrame, path: Path,
 
 def build_sections(raw: RawData, summary: pd.DataFrame) -> list[Section]:
     """All report sections, in reading order."""
-    return [run_section(raw, summary), fidelity_section(), e1_section(summary), e2_section(summary),
-            e3_section(summary), growth_section(summary), targets_section(summary),
-            kernel_section(summary), problems_section(summary), method_section(summary)]
+    return [run_section(raw, summary), noise_section(raw, summary), fidelity_section(),
+            e1_section(summary), e2_section(summary), e3_section(summary),
+            growth_section(summary), targets_section(summary), kernel_section(summary),
+            problems_section(summary), method_section(summary)]
 
 
 def _ok(summary: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +63,15 @@ def run_section(raw: RawData, summary: pd.DataFrame) -> Section:
     env = raw.env
     keys = ["run_id", "started", "config_path", "python", "numpy", "torch", "cpu",
             "cpu_count", "threads", "platform", "git_commit", "git_dirty"]
-    frame = pd.DataFrame({"item": keys, "value": [str(env.get(key, "")) for key in keys]})
+    values = [str(env.get(key, "")) for key in keys]
+    run = env.get("config", {}).get("run", {})
+    for key in ("processes", "repeats", "metric"):
+        keys.append(f"run.{key}")
+        values.append(str(run.get(key, "-")))
+    keys += ["blas", "inherited OPENBLAS_* / MKL_*", "governor"]
+    values += [blas_text(env.get("blas")), inherited_text(env.get("inherited_blas_env")),
+               str(env.get("governor") or "-")]
+    frame = pd.DataFrame({"item": keys, "value": values})
     counts = summary.status.value_counts().to_dict() if len(summary) else {}
     paragraphs = ["Cells by status: " + (", ".join(f"{k}: {v}" for k, v in
                                                   sorted(counts.items())) or "none") + "."]
@@ -76,9 +85,19 @@ def run_section(raw: RawData, summary: pd.DataFrame) -> Section:
                           "not to compare engines.")
     if len(raw.envs) > 1:
         paragraphs.append(f"The run was resumed {len(raw.envs) - 1} time(s).")
-    paragraphs.append("Every ratio below divides two medians measured in this same run. "
-                      "The report's figures come from another machine and another program: "
-                      "compare their ratios, not their absolute times.")
+    paragraphs.append("Every ratio below divides two medians measured in this same run, and "
+                      "comes with its 95% interval, e.g. 0.85 [0.81, 0.90] (see 'Noise and "
+                      "intervals'). The report's figures come from another machine and "
+                      "another program: compare their ratios, not their absolute times.")
+    if run.get("metric") == "instructions":
+        paragraphs.append("This run counted instructions per call (valgrind's callgrind), "
+                          "not seconds: the 'ms' tables hold instruction counts, the ratios "
+                          "are ratios of instruction counts. Compare them with a time run "
+                          "of the same config to see where time and instructions disagree "
+                          "(memory stalls, BLAS).")
+    blas_note = coretype_note(env.get("inherited_blas_env"))
+    if blas_note:
+        paragraphs.append(blas_note)
     return Section("Run", paragraphs, [("Environment", frame)])
 
 
@@ -113,6 +132,112 @@ def fidelity_section() -> Section:
          ("What each report figure measured", measured)])
 
 
+def blas_text(pools: list | None) -> str:
+    """'openblas 0.3.31 (SkylakeX), 1 thread' per BLAS / OpenMP pool, '-' if unrecorded."""
+    if not pools:
+        return "-"
+    return "; ".join(f"{p.get('internal_api')} {p.get('version')} "
+                     f"({p.get('architecture') or '-'}), {p.get('num_threads')} thread(s)"
+                     for p in pools)
+
+
+def inherited_text(variables: dict | None) -> str:
+    """NAME=value of each inherited OPENBLAS_* / MKL_* variable ('none' / '-')."""
+    if variables is None:
+        return "-"
+    return ", ".join(f"{k}={v}" for k, v in sorted(variables.items())) or "none"
+
+
+def coretype_note(variables: dict | None) -> str:
+    """A warning when an inherited variable forces the BLAS kernel (OPENBLAS_CORETYPE)."""
+    forced = {k: v for k, v in (variables or {}).items() if k in ("OPENBLAS_CORETYPE",
+                                                                    "MKL_CBWR",
+                                                                    "MKL_ENABLE_INSTRUCTIONS")}
+    if not forced:
+        return ""
+    return ("The harness inherited " + ", ".join(f"{k}={v}" for k, v in forced.items())
+            + ": it chooses NumPy's BLAS kernel instead of the auto-detected one (on the "
+            "project's machine OPENBLAS_CORETYPE=Haswell made the 1000x1000 GEMM 1.65x "
+            "slower), so every NumPy time at large n - the floor's, bobodiff's - and every "
+            "torch-vs-NumPy ratio there depends on it. The harness records it and never "
+            "changes it.")
+
+
+NOISE_NOTED = 10
+INSTRUCTIONS_FOLDER = "instructions"
+
+
+def instructions_beside(run_dir: Path, summary: pd.DataFrame) -> list[Section]:
+    """A section putting the instruction counts of RUN/instructions (a run made with
+    ``--metric instructions --beside RUN``) beside this run's times, cell by cell; [] when
+    there is none."""
+    path = Path(run_dir) / INSTRUCTIONS_FOLDER / "raw.jsonl"
+    if not path.exists():
+        return []
+    counted = summarize(read_raw(path))
+    keys = ["experiment", "variant", "engine", "size", "dtype"]
+    both = _ok(summary).merge(_ok(counted), on=keys, suffixes=("", "_i"))
+    frame = pd.DataFrame([{
+        "cell": f"{r.experiment}/{r.variant}/n={r['size']}", "engine": r.engine,
+        "time x floor": _ratio(r, "ratio_to_floor"),
+        "instructions x floor": with_interval(r.ratio_to_floor_i, r.ratio_to_floor_ci_low_i,
+                                              r.ratio_to_floor_ci_high_i),
+        "instructions per call": r.median_s_i / max(1, int(r.calls_per_op))}
+        for _, r in both.iterrows()])
+    return [Section(
+        "Instructions beside time",
+        [f"Instructions per call counted by callgrind in {INSTRUCTIONS_FOLDER}/ (python -m "
+         "harness run CONFIG --metric instructions --beside RUN), beside this run's times, "
+         "for the cells both measured. Instruction counts repeat within 0.1% and ignore the "
+         "machine's load; where the two ratios disagree, time goes to what instructions do "
+         "not count (memory stalls, page faults, the BLAS kernel's speed)."],
+        [("Ratios to the floor: time and instructions", frame)])]
+
+
+def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
+    """How much other load the machine carried while the cells were measured."""
+    cells = [c for c in raw.cells if c.get("status") == "ok"]
+    noise = [c.get("noise") or {} for c in cells]
+    foreign = [n["foreign_cpu_cores"] for n in noise if n.get("foreign_cpu_cores") is not None]
+    paragraphs = [
+        "Each cell is measured in run.processes fresh processes (each warms up, calibrates "
+        "and gives run.repeats values); within one experiment, variant and size the engines "
+        "take turns, one process each per round, so slow drift hits them alike. The 95% "
+        "intervals come from a bootstrap that resamples processes, then values within "
+        "them (seeded: a redraw gives the same numbers), widened for the few processes "
+        "(Hesterberg's expanded percentile interval). 'foreign_cpu_cores' is the CPU time "
+        "other processes used while a process timed its repeats, divided by wall time "
+        "(from /proc/stat): 0 on a quiet machine, 1 when a neighbour keeps a core busy."]
+    if not foreign:
+        paragraphs.append("This run recorded no noise (an instruction run, which does not "
+                          "need it; a run made before noise was recorded; or no /proc/stat).")
+        return Section("Noise and intervals", paragraphs, [])
+    disturbed = [c for c in cells if c.get("disturbed")]
+    remeasured = sum((c.get("noise") or {}).get("remeasured") or 0 for c in cells)
+    threshold = raw.env.get("config", {}).get("run", {}).get("noise_threshold", "-")
+    loads = [v for n in noise for v in (n.get("loadavg_before"), n.get("loadavg_after"))
+             if v is not None]
+    paragraphs.append(
+        f"foreign_cpu_cores over the {len(cells)} timed cells: median "
+        f"{pd.Series(foreign).median():.2f}, max {max(foreign):.2f}; load average "
+        f"{min(loads, default=math.nan):.2f} to {max(loads, default=math.nan):.2f}. "
+        f"{remeasured} process(es) were measured again because other load exceeded "
+        f"run.noise_threshold = {threshold} cores; {len(disturbed)} cell(s) stayed above it "
+        "after every re-measurement and are flagged 'disturbed' (their times and ratios "
+        "carry a neighbour's load; read them with care).")
+    worst = sorted(cells, key=lambda c: -((c.get("noise") or {}).get("foreign_cpu_cores")
+                                          or 0.0))
+    frame = pd.DataFrame([{
+        "cell": c["cell"], "foreign_cpu_cores": (c.get("noise") or {}).get("foreign_cpu_cores"),
+        "load before": (c.get("noise") or {}).get("loadavg_before"),
+        "load after": (c.get("noise") or {}).get("loadavg_after"),
+        "re-measured": (c.get("noise") or {}).get("remeasured"),
+        "disturbed": "disturbed" if c.get("disturbed") else "-"}
+        for c in worst[:max(NOISE_NOTED, len(disturbed))]])
+    return Section("Noise and intervals", paragraphs,
+                   [("Noisiest cells (most foreign CPU first)", frame)])
+
+
 def e1_section(summary: pd.DataFrame) -> Section:
     """Table 1 of the report beside this run, then every engine on both readings."""
     rows = []
@@ -139,6 +264,10 @@ def e1_section(summary: pd.DataFrame) -> Section:
          ("E1, every engine, both readings", e1_engines_table(summary))])
 
 
+def _ratio_of(row: pd.Series | None, column: str) -> str:
+    return "-" if row is None else _ratio(row, column)
+
+
 def _get(row: pd.Series | None, column: str) -> float:
     return float(row[column]) if row is not None and pd.notna(row[column]) else math.nan
 
@@ -154,13 +283,13 @@ def e1_engines_table(summary: pd.DataFrame) -> pd.DataFrame:
             continue  # skipped or failed: listed under "Cells without a number"
         rows.append({"engine": engine, "loop: us/call": _get(loop, "per_call_us"),
                      "loop: 10M calls (s)": _get(loop, "extrapolated_10M_s"),
-                     "loop: x torch": _get(loop, "ratio_to_torch"),
-                     "loop: x floor": _get(loop, "ratio_to_floor"),
+                     "loop: x torch": _ratio_of(loop, "ratio_to_torch"),
+                     "loop: x floor": _ratio_of(loop, "ratio_to_floor"),
                      "batch: s per call": _get(batch, "median_s"),
                      "batch: N points": int(batch["size"]) if batch is not None else None,
                      "batch: 10M points (s)": _get(batch, "extrapolated_10M_s"),
-                     "batch: x torch": _get(batch, "ratio_to_torch"),
-                     "batch: x floor": _get(batch, "ratio_to_floor"),
+                     "batch: x torch": _ratio_of(batch, "ratio_to_torch"),
+                     "batch: x floor": _ratio_of(batch, "ratio_to_floor"),
                      "loop peak RSS (MB)": _get(loop, "peak_rss_mb"),
                      "batch peak RSS (MB)": _get(batch, "peak_rss_mb")})
     return pd.DataFrame(rows)
@@ -287,16 +416,20 @@ def pivot_tables(summary: pd.DataFrame, experiment: str) -> list[tuple[str, pd.D
     rows = summary[summary.experiment == experiment]
     for variant in sorted(rows.variant.unique()):
         part = rows[rows.variant == variant]
-        cells = part.apply(lambda r: r.median_s * 1e3 if r.status == "ok" else r.status, axis=1)
+        counted = "unit" in part and (part.unit == "instructions").any()
+        scale, label = (1.0, "instructions per call") if counted else \
+            (1e3, "median time per call (ms)")
+        cells = part.median_s.mul(scale).astype(object).where(part.status == "ok",
+                                                              part.status)
         frame = part.assign(value=cells).pivot_table(index="size", columns="engine",
                                                      values="value", aggfunc="first")
         only_skipped = [c for c in frame.columns if (frame[c] == "skipped").all()]
         frame = frame.drop(columns=only_skipped)  # listed under "Cells without a number"
         frame = frame.reset_index().rename(columns={"size": "n"})
         frame.columns.name = None
-        tables.append((f"{experiment}/{variant}: median time per call (ms)", frame))
-        tables.append((f"{experiment}/{variant}: ratio to torch / ratio to floor",
-                       ratio_table(part)))
+        tables.append((f"{experiment}/{variant}: {label}", frame))
+        tables.append((f"{experiment}/{variant}: ratio to torch / ratio to floor "
+                       "[95% interval]", ratio_table(part)))
     return tables
 
 
@@ -305,8 +438,8 @@ def ratio_table(part: pd.DataFrame) -> pd.DataFrame:
     ok = part[part.status == "ok"]
     if ok.empty:
         return pd.DataFrame()
-    text = ok.apply(lambda r: f"{_ratio(r.ratio_to_torch)} / {_ratio(r.ratio_to_floor)}",
-                    axis=1)
+    text = ok.apply(lambda r: f"{_ratio(r, 'ratio_to_torch')} / "
+                    f"{_ratio(r, 'ratio_to_floor')}", axis=1)
     frame = ok.assign(value=text).pivot_table(index="size", columns="engine", values="value",
                                               aggfunc="first")
     frame = frame.reset_index().rename(columns={"size": "n"})
@@ -314,8 +447,10 @@ def ratio_table(part: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _ratio(value: float) -> str:
-    return "-" if pd.isna(value) else f"{value:.3g}"
+def _ratio(row: pd.Series, column: str) -> str:
+    """The row's ratio with its interval, '0.85 [0.81, 0.90]' ('-' when missing)."""
+    return with_interval(row.get(column), row.get(f"{column}_ci_low"),
+                         row.get(f"{column}_ci_high"))
 
 
 def e3_section(summary: pd.DataFrame) -> Section:

@@ -34,6 +34,15 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def with_interval(value: float, low: float, high: float) -> str:
+    """'0.85 [0.81, 0.90]': a figure and its 95% interval ('0.85' without one, '-' if none)."""
+    if value is None or pd.isna(value):
+        return MISSING
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return f"{value:.3g}"
+    return f"{value:.3g} [{low:.3g}, {high:.3g}]"
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (pipes in cells escaped)."""
     if frame.empty:

@@ -1,4 +1,9 @@
-"""summary.csv: one row per cell with statistics of its repeats, ratios and memory."""
+"""summary.csv: one row per cell with statistics of its repeats, ratios and memory.
+
+Every median and ratio comes with a 95% bootstrap interval (harness.stats): processes are
+resampled, then values within them, seeded by the cell's id so a redraw gives the same
+interval. A run made before processes were recorded counts as one process.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pandas as pd
 from harness.cells import KEY_FIELDS
 from harness.report.atomic import write_atomic
 from harness.report.load import RawData
-from harness.stats import loglog_slope
+from harness.stats import bootstrap_medians, expanded_interval, loglog_slope, seed_of, units
 from harness.stats import summarize as summarize_sample
 
 EXTRAPOLATED_CALLS = 10_000_000
@@ -19,31 +24,70 @@ SUMMARY_COLUMNS = [
     *KEY_FIELDS, "status", "median_s", "iqr_s", "min_s", "max_s", "mean_s", "repeats", "loops",
     "calls_per_op", "per_call_us", "extrapolated_10M_s", "peak_rss_mb", "base_rss_mb",
     "ratio_to_torch", "ratio_to_floor", "kernel_share", "page_faults_per_call", "max_error",
-    "description", "message",
+    "description", "message", "median_ci_low", "median_ci_high", "ratio_to_torch_ci_low",
+    "ratio_to_torch_ci_high", "ratio_to_floor_ci_low", "ratio_to_floor_ci_high", "processes",
+    "unit", "foreign_cpu_cores", "disturbed",
 ]
+RATIO_REFERENCES = (("torch", "ratio_to_torch"), ("floor", "ratio_to_floor"))
 GROWTH_MIN_N = 100
+
+
+def samples_by_cell(raw: RawData) -> dict[str, list[list[float]]]:
+    """Each cell's values, one list per process (runs before processes: one list)."""
+    grouped: dict[str, dict[int, list[float]]] = {}
+    for repeat in raw.repeats:
+        process = int(repeat.get("process") or 0)
+        grouped.setdefault(repeat["cell"], {}).setdefault(process, []).append(
+            float(repeat["value"]))
+    return {cell: [by[p] for p in sorted(by)] for cell, by in grouped.items()}
 
 
 def summarize(raw: RawData) -> pd.DataFrame:
     """Build the summary table (SUMMARY_COLUMNS) from the cell and repeat lines."""
-    values: dict[str, list[float]] = {}
+    samples = samples_by_cell(raw)
     kernel: dict[str, list[tuple[float, float]]] = {}
     for repeat in raw.repeats:
-        values.setdefault(repeat["cell"], []).append(float(repeat["value"]))
         if repeat.get("kernel_share") is not None:  # recorded since run format 2026-11-27
             kernel.setdefault(repeat["cell"], []).append(
                 (float(repeat["kernel_share"]), float(repeat["page_faults_per_call"])))
-    rows = [{**_row(cell, values.get(cell["cell"], [])), **_kernel(kernel.get(cell["cell"]))}
+    rows = [{**_row(cell, samples.get(cell["cell"], [])), **_kernel(kernel.get(cell["cell"]))}
             for cell in raw.cells]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if table.empty:
         return table
-    table = _add_ratios(table)
+    # by key fields: replicates and samples of each cell that has values
+    replicates = {_key(cell): bootstrap_medians(samples[cell["cell"]], seed_of(cell["cell"]))
+                  for cell in raw.cells if cell["cell"] in samples}
+    samples = {_key(cell): samples[cell["cell"]] for cell in raw.cells if cell["cell"] in samples}
+    table = _add_intervals(table, replicates, samples)
+    table = _add_ratios(table, replicates, samples)
     order = ["experiment", "variant", "size", "engine"]
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _row(cell: dict, values: list[float]) -> dict:
+def _key(row: pd.Series, engine: str | None = None) -> tuple:
+    """The key fields of a summary row (of another engine's cell of the same reading)."""
+    return tuple(engine if field == "engine" and engine else row[field]
+                 for field in KEY_FIELDS)
+
+
+def _add_intervals(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
+                   samples: dict[tuple, list[list[float]]]) -> pd.DataFrame:
+    """median_ci_low / median_ci_high of every ok cell."""
+    low, high = [], []
+    for _, row in table.iterrows():
+        cell = _key(row)
+        if row.status == "ok" and cell in replicates:
+            bounds = expanded_interval(replicates[cell], units(samples[cell]))
+        else:
+            bounds = (math.nan, math.nan)
+        low.append(bounds[0])
+        high.append(bounds[1])
+    return table.assign(median_ci_low=low, median_ci_high=high)
+
+
+def _row(cell: dict, samples: list[list[float]]) -> dict:
+    values = [value for process in samples for value in process]
     status = cell.get("status", "crashed")
     if status == "ok" and not values:
         status = "error"
@@ -63,6 +107,10 @@ def _row(cell: dict, values: list[float]) -> dict:
         "ratio_to_torch": math.nan, "ratio_to_floor": math.nan,
         "max_error": cell.get("max_error"), "description": cell.get("description", ""),
         "message": _first_line(cell.get("message") or ""),
+        "processes": cell.get("processes", 1 if values else 0),
+        "unit": cell.get("unit", "s"),
+        "foreign_cpu_cores": (cell.get("noise") or {}).get("foreign_cpu_cores", math.nan),
+        "disturbed": cell.get("disturbed"),
     }
 
 
@@ -84,16 +132,33 @@ def stats_of(values: list[float]) -> dict[str, float]:
     return summarize_sample(values)
 
 
-def _add_ratios(table: pd.DataFrame) -> pd.DataFrame:
+def _add_ratios(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
+                samples: dict[tuple, list[list[float]]]) -> pd.DataFrame:
+    """ratio_to_torch / ratio_to_floor (ratios of medians, same cell otherwise) and their
+    intervals: the ratio of the two cells' bootstrap replicates."""
     group = ["experiment", "variant", "size", "dtype"]
-    for reference, column in (("torch", "ratio_to_torch"), ("floor", "ratio_to_floor")):
+    for reference, column in RATIO_REFERENCES:
         base = table[(table.engine == reference) & (table.status == "ok")]
         base = base.set_index(group)["median_s"]
         keys = list(zip(*(table[g] for g in group)))
         denominators = [base.get(key, math.nan) for key in keys]
         table[column] = table["median_s"] / pd.Series(denominators, index=table.index,
                                                       dtype=float)
+        bounds = [_ratio_bounds(row, reference, replicates, samples)
+                  for _, row in table.iterrows()]
+        table[f"{column}_ci_low"] = [b[0] for b in bounds]
+        table[f"{column}_ci_high"] = [b[1] for b in bounds]
     return table
+
+
+def _ratio_bounds(row: pd.Series, reference: str, replicates: dict[tuple, np.ndarray],
+                  samples: dict[tuple, list[list[float]]]) -> tuple[float, float]:
+    mine, theirs = _key(row), _key(row, reference)
+    if math.isnan(row.get(f"ratio_to_{reference}", math.nan)) or mine not in replicates \
+            or theirs not in replicates:
+        return math.nan, math.nan
+    n = min(units(samples[mine]), units(samples[theirs]))
+    return expanded_interval(replicates[mine] / replicates[theirs], n)
 
 
 def growth(summary: pd.DataFrame, min_n: int = GROWTH_MIN_N) -> pd.DataFrame:

@@ -1,8 +1,12 @@
-"""The speed targets (issue 5), each marked met / not met from this run's own ratios.
+"""The speed targets (issue 5), each marked met / not met / undecided from this run's ratios.
 
 Every target is a ratio measured in one run (an engine against torch or against the
 hand-written floor, same cell), or an absolute figure where the issue gives one. A target
 whose cells are missing from the run (not measured, failed) says so instead of a verdict.
+Where a cell's figure has a 95% interval the verdict comes from the interval: met when the
+whole interval is within the bound, not met when the whole interval is beyond it, undecided
+when it straddles the bound (the run cannot tell). A run without intervals (made before
+they were recorded) is judged on the figures alone.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.sections import Section
+from harness.report.sections import Section, with_interval
 
-MET, MISSED, ABSENT = "met", "NOT MET", "not measured"
+MET, MISSED, ABSENT, UNDECIDED = "met", "NOT MET", "not measured", "undecided"
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,9 @@ class Target:
 
     name: str
     goal: str
-    # (worst value, where it was read[, every cell's value]): the values, when given, say
-    # how many of the cells the target covers are within its bound
+    # (worst value, where it was read[, every cell's value[, every cell's (low, high)]]):
+    # the values, when given, say how many of the cells the target covers are within its
+    # bound; the intervals decide the verdict
     measure: Callable[[pd.DataFrame], tuple]
     bound: float
     at_most: bool = True  # True: value <= bound; False: value >= bound
@@ -41,16 +46,23 @@ def _worst(column: str, experiment: str, variant: str, engine: str, invert: bool
            highest: bool = True) -> Callable[[pd.DataFrame], tuple[float, str]]:
     """The worst (largest, or smallest) value of ``column`` over the matching cells."""
 
-    def measure(summary: pd.DataFrame) -> tuple[float, str]:
+    def measure(summary: pd.DataFrame) -> tuple:
         rows = _cells(summary, experiment, variant, engine).dropna(subset=[column])
         if rows.empty:
             return math.nan, ""
         values = 1.0 / rows[column] if invert else rows[column]
         index = values.idxmax() if highest else values.idxmin()
         row = rows.loc[index]
-        return float(values.loc[index]), f"{row.variant} n={row['size']}", list(values)
+        bounds = [_bounds(r, column, invert) for _, r in rows.iterrows()]
+        return float(values.loc[index]), f"{row.variant} n={row['size']}", list(values), bounds
 
     return measure
+
+
+def _bounds(row: pd.Series, column: str, invert: bool) -> tuple[float, float]:
+    """The 95% interval of a cell's figure (NaN, NaN when the run has none)."""
+    low, high = (float(row.get(f"{column}_ci_{side}", math.nan)) for side in ("low", "high"))
+    return (1.0 / high, 1.0 / low) if invert else (low, high)
 
 
 def _extra_memory(summary: pd.DataFrame) -> tuple[float, str]:
@@ -69,7 +81,8 @@ def _scalar_step_seconds(summary: pd.DataFrame) -> tuple[float, str]:
     rows = rows[rows["size"] == 1000]
     if rows.empty:
         return math.nan, ""
-    return float(rows.median_s.iloc[0]), "n=1000"
+    row = rows.iloc[0]
+    return float(row.median_s), "n=1000", [float(row.median_s)], [_bounds(row, "median", False)]
 
 
 TARGETS = [
@@ -106,12 +119,29 @@ TARGETS = [
 ]
 
 
-def verdict(target: Target, value: float) -> str:
-    """met / NOT MET / not measured."""
+def verdict(target: Target, value: float, low: float = math.nan,
+            high: float = math.nan) -> str:
+    """met / NOT MET / undecided / not measured, from the interval [low, high] when known,
+    else from the value."""
     if math.isnan(value):
         return ABSENT
-    ok = value <= target.bound if target.at_most else value >= target.bound
-    return MET if ok else MISSED
+    if math.isnan(low) or math.isnan(high):
+        low = high = value
+    within = (lambda v: v <= target.bound) if target.at_most else (lambda v: v >= target.bound)
+    if within(low) and within(high):
+        return MET
+    if not within(low) and not within(high):
+        return MISSED
+    return UNDECIDED
+
+
+def overall(verdicts: list[str]) -> str:
+    """A target over several cells: not met if any cell is not met, met if all are."""
+    if not verdicts:
+        return ABSENT
+    if MISSED in verdicts:
+        return MISSED
+    return MET if all(v == MET for v in verdicts) else UNDECIDED
 
 
 def targets_section(summary: pd.DataFrame) -> Section:
@@ -119,13 +149,18 @@ def targets_section(summary: pd.DataFrame) -> Section:
     rows = []
     for target in TARGETS:
         value, where, *every = target.measure(summary)
+        values = every[0] if every else [value]
+        bounds = every[1] if len(every) > 1 else [(math.nan, math.nan)] * len(values)
+        verdicts = [verdict(target, float(v), *b) for v, b in zip(values, bounds)]
         within = "-"
-        if every and len(every[0]) > 1:
-            ok = sum(verdict(target, float(v)) == MET for v in every[0])
-            within = f"{ok} of {len(every[0])}"
+        if len(values) > 1:
+            within = f"{sum(v == MET for v in verdicts)} of {len(values)}"
+        worst = bounds[values.index(value)] if value in values else (math.nan, math.nan)
         rows.append({"target": target.name, "goal": target.goal,
-                     "this run (worst cell)": value, "where": where or "-",
-                     "cells within the bound": within, "verdict": verdict(target, value)})
+                     "this run (worst cell)": value,
+                     "with 95% interval": with_interval(value, *worst),
+                     "where": where or "-", "cells within the bound": within,
+                     "verdict": overall(verdicts) if not math.isnan(value) else ABSENT})
     table = pd.DataFrame(rows)
     met = int((table.verdict == MET).sum())
     measured = int((table.verdict != ABSENT).sum())
@@ -134,7 +169,10 @@ def targets_section(summary: pd.DataFrame) -> Section:
         [f"{met} of {measured} measured targets met ({len(TARGETS)} in all). Each figure is "
          "the worst over the cells it covers: a ratio to torch or to the floor measured in "
          "this run (for 'faster than' targets, torch's time over the engine's), peak memory "
-         "in MB, or seconds; 'cells within the bound' counts the cells (sizes, batches) "
-         "of a target that covers several. Machines are noisy: a ratio near its bound can "
-         "flip between runs."],
+         "in MB, or seconds, with its 95% interval; 'cells within the bound' counts the "
+         "cells (sizes, batches) of a target that covers several whose whole interval is "
+         "within the bound. A verdict is 'met' when every cell's interval lies within the "
+         "bound, 'NOT MET' when some cell's interval lies wholly beyond it, 'undecided' "
+         "when an interval straddles the bound: this run cannot tell, however its figure "
+         "falls (more processes narrow the intervals)."],
         [("Targets", table)])

@@ -1,0 +1,262 @@
+"""Processes, interleaved rounds, noise and intervals, without real cells: the runner's
+scheduling with a fake spawn, the noise probe, compare on synthetic run folders, targets
+decided from intervals, and old run folders (no processes, no noise) still drawn."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from harness import config as configuration
+from harness import runner, timing
+from harness.cells import Cell
+from harness.cli import main
+from harness.compare import cells_in_one_run, compare_runs
+from harness.report.load import read_raw
+from harness.report.markdown import build_sections
+from harness.report.summary import summarize
+from harness.report.targets import MET, MISSED, TARGETS, UNDECIDED, overall, verdict
+
+
+def _config(**run):
+    config = configuration.validate({"run": {"engines": ["floor", "torch"], **run}})
+    return config
+
+
+def _fake_spawn(log, foreign=lambda call: 0.0, status=lambda cell: "ok"):
+    def spawn(spec, timeout, threads):
+        log.append(spec["engine"])
+        call = len(log)
+        return {"status": status(spec["engine"]), "values": [float(call)] * 2, "loops": 1,
+                "foreign_cpu_cores": foreign(call), "peak_rss_mb": 10.0 + call,
+                "message": "" if status(spec["engine"]) == "ok" else "boom"}
+    return spawn
+
+
+CELLS = [Cell("E3", "jvp", engine, 10, "float64") for engine in ("floor", "torch", "jax")]
+
+
+def test_engines_of_a_group_take_turns_one_process_each_per_round(monkeypatch):
+    log = []
+    monkeypatch.setattr(runner, "spawn_cell", _fake_spawn(log))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    out = runner.measure_group(CELLS, _config(processes=3), "run")
+    assert log == ["floor", "torch", "jax"] * 3
+    floor_cell = out[0][-1]
+    assert floor_cell["processes"] == 3 and floor_cell["repeats"] == 6
+    repeats = out[0][:-1]
+    assert [r["process"] for r in repeats] == [0, 0, 1, 1, 2, 2]
+    assert [r["value"] for r in repeats] == [1.0, 1.0, 4.0, 4.0, 7.0, 7.0]
+    assert floor_cell["peak_rss_mb"] == 17.0  # the largest of its processes
+    assert floor_cell["noise"]["foreign_cpu_cores"] == 0.0 and not floor_cell["disturbed"]
+
+
+def test_a_failed_cell_is_not_measured_again_and_keeps_its_failure(monkeypatch):
+    log = []
+    monkeypatch.setattr(runner, "spawn_cell",
+                        _fake_spawn(log, status=lambda e: "error" if e == "torch" else "ok"))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    out = runner.measure_group(CELLS[:2], _config(processes=3), "run")
+    assert log == ["floor", "torch", "floor", "floor"]
+    torch_lines = out[1]
+    assert len(torch_lines) == 1 and torch_lines[0]["status"] == "error"
+    assert torch_lines[0]["message"] == "boom" and torch_lines[0]["processes"] == 0
+
+
+def test_a_disturbed_process_is_measured_again_and_flagged_if_the_load_persists(monkeypatch):
+    log = []
+    # every process of floor disturbed (1.5 cores of other load); torch only at first
+    def foreign(call):
+        return 1.5 if log[-1] == "floor" or call == 4 else 0.0
+    monkeypatch.setattr(runner, "spawn_cell", _fake_spawn(log, foreign=foreign))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    out = runner.measure_group(CELLS[:2], _config(processes=1, remeasure=2,
+                                                  noise_threshold=0.3), "run")
+    assert log == ["floor"] * 3 + ["torch"] * 2
+    floor_cell, torch_cell = out[0][-1], out[1][-1]
+    assert floor_cell["disturbed"] and floor_cell["noise"]["remeasured"] == 2
+    assert not torch_cell["disturbed"] and torch_cell["noise"]["remeasured"] == 1
+    assert torch_cell["noise"]["foreign_cpu_cores"] == 0.0  # the quiet attempt was kept
+    for key in ("loadavg_before", "loadavg_after", "governor", "foreign_cpu_cores_per_process"):
+        assert key in floor_cell["noise"]
+
+
+def test_busy_cpu_seconds_reads_proc_stat_and_rejects_other_files(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 20 30 1000 50 5 5 10 0 0\ncpu0 1 2 3 4\n")
+    ticks = __import__("os").sysconf("SC_CLK_TCK")
+    # user nice system irq softirq steal = 100 + 20 + 30 + 5 + 5 + 10: idle, iowait excluded
+    assert timing.busy_cpu_seconds(str(stat)) == pytest.approx(170 / ticks)
+    stat.write_text("intr 1 2 3\n")
+    assert timing.busy_cpu_seconds(str(stat)) is None
+    assert timing.busy_cpu_seconds(str(tmp_path / "missing")) is None
+
+
+def test_the_noise_probe_counts_another_process_busy_beside_it():
+    if timing.busy_cpu_seconds() is None:
+        pytest.skip("no /proc/stat here")
+    spinner = subprocess.Popen([sys.executable, "-c",
+                                "import time\nend = time.time() + 0.6\nwhile time.time() < end:"
+                                " pass"])
+    probe = timing.NoiseProbe()
+    spinner.wait()
+    foreign = probe.stop()
+    # the spinner alone kept about one core busy for most of the probe (more load from
+    # other processes only adds to it)
+    assert foreign is not None and foreign > 0.4
+
+
+def _write_run(folder, cells, processes=3, disturbed=False):
+    """A run folder: cells {(engine, size): list of values per process}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [{"kind": "env", "run_id": folder.name, "config": {"run": {"processes": processes}}}]
+    for (engine, size), per_process in cells.items():
+        cell_id = f"E3/jvp/{engine}/n={size}/float64"
+        for p, values in enumerate(per_process):
+            lines += [{"kind": "repeat", "cell": cell_id, "process": p, "value": v, "unit": "s"}
+                      for v in values]
+        lines.append({"kind": "cell", "cell": cell_id, "experiment": "E3", "variant": "jvp",
+                      "engine": engine, "size": size, "dtype": "float64", "status": "ok",
+                      "processes": len(per_process), "disturbed": disturbed,
+                      "noise": {"foreign_cpu_cores": 0.9 if disturbed else 0.01,
+                                "loadavg_before": 0.1, "loadavg_after": 0.2,
+                                "remeasured": 0}})
+    (folder / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return folder
+
+
+def _values(scale, spread=0.01):
+    return [[scale * (1 + spread * (p - 1)) * (1 + 0.002 * i) for i in range(3)]
+            for p in range(3)]
+
+
+def test_compare_calls_a_real_change_significant_and_noise_not(tmp_path, capsys):
+    a = _write_run(tmp_path / "a", {("floor", 10): _values(1.0), ("torch", 10): _values(2.0),
+                                    ("floor", 100): _values(5.0)})
+    b = _write_run(tmp_path / "b", {("floor", 10): _values(1.0, spread=0.012),
+                                    ("torch", 10): _values(2.6),
+                                    ("torch", 100): _values(9.0)})
+    table = compare_runs(a, b).set_index("engine")
+    assert not table.loc["floor", "significant"]
+    assert table.loc["torch", "significant"]
+    assert table.loc["torch", "ratio_b_over_a"] == pytest.approx(1.3)
+    assert table.loc["torch", "ci_low"] <= 1.3 <= table.loc["torch", "ci_high"]
+    # the floor's ratio to torch went from 0.5 to 1 / 2.6: outside the interval A printed
+    assert table.loc["floor", "ratio_to_torch_a"] == pytest.approx(0.5)
+    assert table.loc["floor", "torch_ratio_moved"]
+    assert not table.loc["torch", "torch_ratio_moved"]  # torch / torch is 1 in both
+    assert not compare_runs(a, b, min_effect=0.5).set_index("engine").loc["torch",
+                                                                          "significant"]
+    assert cells_in_one_run(a, b) == {"A": ["E3/jvp/floor/n=100/float64"],
+                                      "B": ["E3/jvp/torch/n=100/float64"]}
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    out = capsys.readouterr()
+    records = json.loads(out.out)
+    assert len(records) == 2
+    for record in records:
+        assert {"experiment", "variant", "engine", "size", "dtype", "ratio", "ci_low",
+                "ci_high", "significant"} <= set(record)
+    assert "only in run A (1): E3/jvp/floor/n=100/float64" in out.err
+    assert main(["compare", str(a), str(b), "--min-effect", "2"]) == 2
+    assert main(["compare", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert "1 of 2 cells with a number in both runs significant" in text
+    assert "1 of 1 ratios to torch in B lie outside the interval A printed" in text
+    assert "only in run B (1)" in text
+
+
+def test_summary_gives_median_and_ratio_intervals_around_their_figures(tmp_path):
+    run = _write_run(tmp_path / "r", {("floor", 10): _values(1.0), ("torch", 10): _values(2.0),
+                                      ("bobodiff-forward", 10): _values(1.5)})
+    summary = summarize(read_raw(run / "raw.jsonl")).set_index("engine")
+    for engine in summary.index:
+        row = summary.loc[engine]
+        assert row.median_ci_low <= row.median_s <= row.median_ci_high
+        assert row.ratio_to_floor_ci_low <= row.ratio_to_floor <= row.ratio_to_floor_ci_high
+        assert row.processes == 3
+    forward = summary.loc["bobodiff-forward"]
+    assert forward.ratio_to_torch == pytest.approx(0.75)
+    assert 0.7 < forward.ratio_to_torch_ci_low < 0.75 < forward.ratio_to_torch_ci_high < 0.8
+    # seeded: the same raw.jsonl gives the same intervals
+    again = summarize(read_raw(run / "raw.jsonl")).set_index("engine")
+    assert again.equals(summary)
+
+
+def test_targets_are_decided_from_intervals():
+    at_most = next(t for t in TARGETS if t.at_most)  # E1-loop compiled: <= 2x the floor
+    at_least = next(t for t in TARGETS if not t.at_most)  # >= 20x faster than torch
+    assert verdict(at_most, 1.9, 1.8, 1.95) == MET
+    assert verdict(at_most, 1.9, 1.7, 2.3) == UNDECIDED  # the figure is within, not the run
+    assert verdict(at_most, 2.2, 2.1, 2.4) == MISSED
+    assert verdict(at_least, 25.0, 21.0, 30.0) == MET
+    assert verdict(at_least, 25.0, 18.0, 30.0) == UNDECIDED
+    assert verdict(at_least, 15.0, 12.0, 19.0) == MISSED
+    assert overall([MET, UNDECIDED]) == UNDECIDED and overall([MET, MISSED]) == MISSED
+    assert overall([MET, MET]) == MET
+
+
+def test_an_old_run_folder_without_processes_or_noise_still_draws(tmp_path):
+    """raw.jsonl of a run made before processes, noise and intervals were recorded."""
+    lines = [{"kind": "env", "run_id": "old", "config": {"run": {"jobs": 1}}}]
+    for engine, scale in (("floor", 1.0), ("torch", 2.0)):
+        cell_id = f"E3/jvp/{engine}/n=10/float64"
+        lines += [{"kind": "repeat", "cell": cell_id, "value": scale * (1 + 0.01 * i),
+                   "unit": "s"} for i in range(5)]
+        lines.append({"kind": "cell", "cell": cell_id, "experiment": "E3", "variant": "jvp",
+                      "engine": engine, "size": 10, "dtype": "float64", "status": "ok"})
+    (tmp_path / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    raw = read_raw(tmp_path / "raw.jsonl")
+    summary = summarize(raw)
+    torch_row = summary.set_index("engine").loc["torch"]
+    assert torch_row.processes == 1 and math.isnan(torch_row.foreign_cpu_cores)
+    # five values of one process: an interval from the values themselves
+    assert torch_row.median_ci_low < torch_row.median_s < torch_row.median_ci_high
+    sections = {s.title: s for s in build_sections(raw, summary)}
+    assert "recorded no noise" in " ".join(sections["Noise and intervals"].paragraphs)
+    environment = sections["Run"].tables[0][1].set_index("item")["value"]
+    assert environment["blas"] == "-" and environment["run.processes"] == "-"
+    assert main(["charts", str(tmp_path)]) == 0
+
+
+def test_the_run_section_names_the_blas_and_an_inherited_coretype(tmp_path):
+    blas = [{"internal_api": "openblas", "version": "0.3.31", "architecture": "Haswell",
+             "num_threads": 1}]
+    lines = [{"kind": "env", "run_id": "r", "blas": blas,
+              "inherited_blas_env": {"OPENBLAS_CORETYPE": "Haswell"},
+              "config": {"run": {"processes": 3, "repeats": 3, "metric": "time"}}}]
+    (tmp_path / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    raw = read_raw(tmp_path / "raw.jsonl")
+    run = {s.title: s for s in build_sections(raw, summarize(raw))}["Run"]
+    environment = run.tables[0][1].set_index("item")["value"]
+    assert environment["blas"] == "openblas 0.3.31 (Haswell), 1 thread(s)"
+    assert environment["inherited OPENBLAS_* / MKL_*"] == "OPENBLAS_CORETYPE=Haswell"
+    assert environment["run.processes"] == "3"
+    assert any("OPENBLAS_CORETYPE=Haswell" in p and "never changes it" in p
+               for p in run.paragraphs)
+
+
+def test_inherited_blas_variables_are_read_not_set():
+    from harness.environment import inherited_blas_variables
+
+    environ = {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5", "OMP_X": "1",
+               "PATH": "/bin"}
+    assert inherited_blas_variables(environ) == {"MKL_DEBUG_CPU_TYPE": "5",
+                                                 "OPENBLAS_CORETYPE": "Haswell"}
+    assert environ == {"OPENBLAS_CORETYPE": "Haswell", "MKL_DEBUG_CPU_TYPE": "5",
+                       "OMP_X": "1", "PATH": "/bin"}
+
+
+def test_beside_needs_the_instruction_metric_and_a_run_folder(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('[run]\nengines = ["floor"]\nexperiments = ["E1"]\n')
+    (tmp_path / "run").mkdir()
+    assert main(["run", str(config), "--beside", str(tmp_path / "run")]) == 2
+    assert "--beside needs --metric instructions" in capsys.readouterr().err
+    assert main(["run", str(config), "--metric", "instructions", "--beside",
+                 str(tmp_path / "run")]) == 2
+    assert "no raw.jsonl there" in capsys.readouterr().err
+    assert main(["run", str(config), "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err
