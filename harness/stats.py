@@ -207,6 +207,30 @@ def ratio_interval(numerator: Samples, denominator: Samples,
             *expanded_interval(top / bottom, n))
 
 
+def paired_ratio_interval(numerator: dict[int, Sequence[float]],
+                          denominator: dict[int, Sequence[float]]
+                          ) -> tuple[float, float, float] | None:
+    """(ratio, low, high) of two engines measured in the same rounds (``{round: values}``),
+    or None with fewer than two common rounds.
+
+    Within one run the engines of a cell take turns, one process each per round, so each
+    round gives one ratio that the machine's state of the moment (another tenant, the
+    clock) divides out. A round's ratio is that of the two processes' fastest values:
+    timing noise only ever adds time, and the fastest value is the one it touched least.
+    The ratio is the geometric mean of the rounds' ratios, its interval the Student t
+    interval of their logarithms (n - 1 degrees of freedom for n rounds: a small-sample
+    interval, as wide as the rounds disagree).
+    """
+    rounds = sorted(set(numerator) & set(denominator))
+    logs = np.log([min(numerator[r]) / min(denominator[r]) for r in rounds
+                   if len(numerator[r]) and len(denominator[r])])
+    if len(logs) < 2:
+        return None
+    center = float(logs.mean())
+    half = t_975(len(logs) - 1) * float(logs.std(ddof=1)) / math.sqrt(len(logs))
+    return math.exp(center), math.exp(center - half), math.exp(center + half)
+
+
 def significant(ratio: float, low: float, high: float, min_effect: float = MIN_EFFECT) -> bool:
     """A change is significant when its interval excludes 1 and it exceeds min_effect
     (a relative change: 0.03 = 3%) - an effect too small to matter is never reported."""

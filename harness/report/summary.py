@@ -16,7 +16,14 @@ import pandas as pd
 from harness.cells import KEY_FIELDS
 from harness.report.atomic import write_atomic
 from harness.report.load import RawData
-from harness.stats import bootstrap_medians, expanded_interval, loglog_slope, seed_of, units
+from harness.stats import (
+    bootstrap_medians,
+    expanded_interval,
+    loglog_slope,
+    paired_ratio_interval,
+    seed_of,
+    units,
+)
 from harness.stats import summarize as summarize_sample
 
 EXTRAPOLATED_CALLS = 10_000_000
@@ -32,19 +39,26 @@ RATIO_REFERENCES = (("torch", "ratio_to_torch"), ("floor", "ratio_to_floor"))
 GROWTH_MIN_N = 100
 
 
-def samples_by_cell(raw: RawData) -> dict[str, list[list[float]]]:
-    """Each cell's values, one list per process (runs before processes: one list)."""
+def values_by_round(raw: RawData) -> dict[str, dict[int, list[float]]]:
+    """Each cell's values by process, the process numbered by its round (runs before
+    processes: one process, 0)."""
     grouped: dict[str, dict[int, list[float]]] = {}
     for repeat in raw.repeats:
         process = int(repeat.get("process") or 0)
         grouped.setdefault(repeat["cell"], {}).setdefault(process, []).append(
             float(repeat["value"]))
-    return {cell: [by[p] for p in sorted(by)] for cell, by in grouped.items()}
+    return grouped
+
+
+def samples_by_cell(raw: RawData) -> dict[str, list[list[float]]]:
+    """Each cell's values, one list per process (runs before processes: one list)."""
+    return {cell: [by[p] for p in sorted(by)] for cell, by in values_by_round(raw).items()}
 
 
 def summarize(raw: RawData) -> pd.DataFrame:
     """Build the summary table (SUMMARY_COLUMNS) from the cell and repeat lines."""
-    samples = samples_by_cell(raw)
+    rounds = values_by_round(raw)
+    samples = {cell: [by[p] for p in sorted(by)] for cell, by in rounds.items()}
     kernel: dict[str, list[tuple[float, float]]] = {}
     for repeat in raw.repeats:
         if repeat.get("kernel_share") is not None:  # recorded since run format 2026-11-27
@@ -58,9 +72,10 @@ def summarize(raw: RawData) -> pd.DataFrame:
     # by key fields: replicates and samples of each cell that has values
     replicates = {_key(cell): bootstrap_medians(samples[cell["cell"]], seed_of(cell["cell"]))
                   for cell in raw.cells if cell["cell"] in samples}
+    by_round = {_key(cell): rounds[cell["cell"]] for cell in raw.cells if cell["cell"] in rounds}
     samples = {_key(cell): samples[cell["cell"]] for cell in raw.cells if cell["cell"] in samples}
     table = _add_intervals(table, replicates, samples)
-    table = _add_ratios(table, replicates, samples)
+    table = _add_ratios(table, replicates, samples, by_round)
     order = ["experiment", "variant", "size", "engine"]
     return table.sort_values(order, kind="stable").reset_index(drop=True)
 
@@ -133,9 +148,13 @@ def stats_of(values: list[float]) -> dict[str, float]:
 
 
 def _add_ratios(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
-                samples: dict[tuple, list[list[float]]]) -> pd.DataFrame:
-    """ratio_to_torch / ratio_to_floor (ratios of medians, same cell otherwise) and their
-    intervals: the ratio of the two cells' bootstrap replicates."""
+                samples: dict[tuple, list[list[float]]],
+                by_round: dict[tuple, dict[int, list[float]]]) -> pd.DataFrame:
+    """ratio_to_torch / ratio_to_floor and their intervals. Engines measured in the same
+    rounds (two processes or more each): the rounds' paired ratios (stats.
+    paired_ratio_interval). Otherwise (a run of one process per cell, or made before
+    processes): the ratio of medians, its interval that of the two cells' bootstrap
+    replicates."""
     group = ["experiment", "variant", "size", "dtype"]
     for reference, column in RATIO_REFERENCES:
         base = table[(table.engine == reference) & (table.status == "ok")]
@@ -144,21 +163,29 @@ def _add_ratios(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
         denominators = [base.get(key, math.nan) for key in keys]
         table[column] = table["median_s"] / pd.Series(denominators, index=table.index,
                                                       dtype=float)
-        bounds = [_ratio_bounds(row, reference, replicates, samples)
-                  for _, row in table.iterrows()]
-        table[f"{column}_ci_low"] = [b[0] for b in bounds]
-        table[f"{column}_ci_high"] = [b[1] for b in bounds]
+        estimates = [_ratio_estimate(row, column, reference, replicates, samples, by_round)
+                     for _, row in table.iterrows()]
+        table[column] = [e[0] for e in estimates]
+        table[f"{column}_ci_low"] = [e[1] for e in estimates]
+        table[f"{column}_ci_high"] = [e[2] for e in estimates]
     return table
 
 
-def _ratio_bounds(row: pd.Series, reference: str, replicates: dict[tuple, np.ndarray],
-                  samples: dict[tuple, list[list[float]]]) -> tuple[float, float]:
+def _ratio_estimate(row: pd.Series, column: str, reference: str,
+                    replicates: dict[tuple, np.ndarray], samples: dict[tuple, list[list[float]]],
+                    by_round: dict[tuple, dict[int, list[float]]]) -> tuple[float, float, float]:
+    """(ratio, low, high) of one cell to its reference engine's cell."""
+    ratio = row.get(column, math.nan)
     mine, theirs = _key(row), _key(row, reference)
-    if math.isnan(row.get(f"ratio_to_{reference}", math.nan)) or mine not in replicates \
-            or theirs not in replicates:
-        return math.nan, math.nan
+    if math.isnan(ratio) or mine not in replicates or theirs not in replicates:
+        return ratio, math.nan, math.nan
+    if mine == theirs:
+        return 1.0, 1.0, 1.0
+    paired = paired_ratio_interval(by_round[mine], by_round[theirs])
+    if paired is not None:
+        return paired
     n = min(units(samples[mine]), units(samples[theirs]))
-    return expanded_interval(replicates[mine] / replicates[theirs], n)
+    return (ratio, *expanded_interval(replicates[mine] / replicates[theirs], n))
 
 
 def growth(summary: pd.DataFrame, min_n: int = GROWTH_MIN_N) -> pd.DataFrame:
