@@ -49,16 +49,20 @@ class TangentForm:
     """
 
     __slots__ = ()
+    # each form's two jvps, (rule, ops, values, tangents, out) and (rule, values, tangents,
+    # out, params): set below, once the functions are defined
+    _elementwise_jvp: Any = None
+    _structural_jvp: Any = None
 
     def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
                     out: Any) -> Any:
         """The tangent of ``rule(*values)``, given every operand's tangent."""
-        raise NotImplementedError
+        return type(self)._elementwise_jvp(rule, ops, values, tangents, out)
 
     def structural(self, rule: Any, values: list, tangents: list, out: Any,
                    params: dict) -> Any:
         """The tangent of a structural primitive's result."""
-        raise NotImplementedError
+        return type(self)._structural_jvp(rule, values, tangents, out, params)
 
 
 class Directions(TangentForm):
@@ -105,14 +109,6 @@ class Directions(TangentForm):
                 out[j] = p
         return out
 
-    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
-                    out: Any) -> Directions:
-        return _sparse_elementwise_jvp(rule, ops, values, tangents, out)
-
-    def structural(self, rule: Any, values: list, tangents: list, out: Any,
-                   params: dict) -> Directions:
-        return _sparse_structural_jvp(rule, values, tangents, out, params)
-
 
 class _Symbolic(TangentForm):
     """A batched tangent of a vector input's n directions kept symbolic (:class:`Basis`,
@@ -128,14 +124,6 @@ class _Symbolic(TangentForm):
     def times(self, m: Any) -> Any:
         """This tangent (directions, n) times ``m`` of shape (n,) or (n, p)."""
         raise NotImplementedError
-
-    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
-                    out: Any) -> Any:
-        return _symbolic_elementwise_jvp(rule, ops, values, tangents, out)
-
-    def structural(self, rule: Any, values: list, tangents: list, out: Any,
-                   params: dict) -> Any:
-        return _symbolic_structural_jvp(rule, values, tangents, out, params)
 
 
 class Basis(_Symbolic):
@@ -753,6 +741,12 @@ def _sparse_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
             continue
         parts.append(_structural_jvp(rule, values, ts, out, params))
     return Directions(parts)
+
+
+Directions._elementwise_jvp = staticmethod(_sparse_elementwise_jvp)
+Directions._structural_jvp = staticmethod(_sparse_structural_jvp)
+_Symbolic._elementwise_jvp = staticmethod(_symbolic_elementwise_jvp)
+_Symbolic._structural_jvp = staticmethod(_symbolic_structural_jvp)
 
 
 def _full_shape(ops: Any, t: Any, value: Any, batched: bool) -> Any:
