@@ -1,8 +1,9 @@
 """Child process of one cell: build, warm up, calibrate, time, check; report as JSON.
 
-Run as ``python -m harness._cell`` with a JSON spec on stdin; writes a JSON result to the
-spec's result_path. The process first arranges to die with its runner, then applies the
-memory limit, before NumPy or torch is imported.
+Run as ``python -m harness._cell`` with a JSON spec on stdin, or forked from a warm
+interpreter (harness._warm); writes a JSON result to the spec's result_path. The process
+first arranges to die with its runner, then applies the memory limit (started fresh: before
+NumPy or torch is imported).
 Never pickles anything.
 """
 
@@ -52,7 +53,12 @@ def _current_rss_mb() -> float:
 def main() -> int:
     """Run the cell described on stdin; always try to leave a result file."""
     die_with_parent()  # first: a runner killed by SIGKILL or SIGHUP takes its cell with it
-    spec = json.loads(sys.stdin.read())
+    return run_spec(json.loads(sys.stdin.read()))
+
+
+def run_spec(spec: dict[str, Any]) -> int:
+    """Run the cell ``spec`` in this process and write its result file (also the body of a
+    process forked from a warm interpreter, harness._warm)."""
     _apply_memory_limit(int(spec["memory_limit_mb"]))
     try:
         result = measure(spec)

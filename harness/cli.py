@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--metric", choices=("time", "instructions"),
                      help="override run.metric: seconds, or instructions counted by callgrind")
+    run.add_argument("--start", choices=("fork", "exec"),
+                     help="override run.start: fork each timing process from a warm "
+                     "interpreter (imports paid once per round), or exec a new one each time")
     run.add_argument("--threads", type=int, help="override run.threads (e.g. 2: the "
                      "two-thread variant)")
     run.add_argument("--beside", type=Path, metavar="RUN_DIR",
@@ -99,7 +102,7 @@ def _load_config(args: argparse.Namespace) -> dict | None:
     """The validated config restricted by --only / --engines; None (message printed) if bad."""
     from harness import config as configuration
 
-    overrides = {key: getattr(args, key, None) for key in ("metric", "threads")}
+    overrides = {key: getattr(args, key, None) for key in ("metric", "threads", "start")}
     try:
         config = configuration.restrict(configuration.load(args.config), args.only,
                                         args.engines)

@@ -18,6 +18,8 @@ PROFILERS = ("cprofile", "scalene", "memory")
 
 METRICS = ("time", "instructions")
 
+STARTS = ("fork", "exec")
+
 
 class ConfigError(ValueError):
     """A configuration file is unreadable or has unknown keys, wrong types or values."""
@@ -53,6 +55,9 @@ def run_params() -> dict[str, Param]:
         "metric": Param("str", "time", "what a value is: seconds per call, or instructions "
                         "per call counted by valgrind (pure-Python cells)",
                         choices=METRICS),
+        "start": Param("str", "fork", "how a timing process starts: forked from a warm "
+                       "interpreter that imported the engine once per round (fork), or a new "
+                       "interpreter that imports it every time (exec)", choices=STARTS),
         "noise_threshold": Param("float", 0.3, "foreign_cpu_cores above which a process's "
                                  "values count as disturbed", 0.0, 1024.0),
         "remeasure": Param("int", 2, "times a disturbed process is measured again before "

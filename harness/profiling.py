@@ -30,7 +30,8 @@ from harness.config import PROFILERS
 from harness.environment import PROJECT_ROOT
 from harness.report.atomic import write_atomic
 from harness.report.profiles import INDEX_NAME, load_index  # noqa: F401  (re-exported)
-from harness.runner import CHILDREN, _child_env, _kill_group, append_lines, cell_spec, skip_reason
+from harness.runner import append_lines, cell_spec, skip_reason
+from harness.supervise import child_env, run_child
 
 CHILD_SCRIPT = PROJECT_ROOT / "harness" / "_profile_cell.py"
 MEMORY_INTERVAL = 0.01
@@ -160,26 +161,14 @@ def _spawn(cell: Cell, config: dict[str, Any], extra: dict[str, Any], command_pr
         command += (["---", str(spec_path)] if command_prefix[-1:] != [sys.executable]
                     else [str(spec_path)])
         log_path = Path(tmp) / "output.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=cwd,
-                                       env=_child_env(int(run["threads"])),
-                                       start_new_session=True)
-            CHILDREN.add(process)
-            try:
-                process.wait(timeout=float(run["timeout_seconds"]))
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                raise ProfileError(f"killed after {run['timeout_seconds']} s "
-                                   "(run.timeout_seconds)") from None
-            except BaseException:
-                _kill_group(process)
-                raise
-            finally:
-                CHILDREN.discard(process)
+        returncode, timed_out = run_child(command, log_path, float(run["timeout_seconds"]),
+                                          child_env(int(run["threads"])), cwd=cwd)
+        if timed_out:
+            raise ProfileError(f"killed after {run['timeout_seconds']} s "
+                               "(run.timeout_seconds)")
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         if not result_path.exists():
-            raise ProfileError(f"the profiling process exited with code {process.returncode} "
+            raise ProfileError(f"the profiling process exited with code {returncode} "
                                f"without a result; its output ends with:\n{tail}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
     if result.get("status") != "ok":

@@ -16,10 +16,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -28,51 +26,24 @@ from typing import Any
 
 from harness.cells import Cell, plan
 from harness.engines import registry as engine_registry
-from harness.environment import PROJECT_ROOT, describe, governor, thread_environment
+from harness.environment import describe, governor
 from harness.experiments import registry as experiment_registry
-from harness.lifecycle import RUNNER_PID_ENV, cell_folder_prefix, clean_stale_cell_folders
+from harness.lifecycle import cell_folder_prefix, clean_stale_cell_folders
 from harness.oom import relabel
 from harness.progress import Progress
 from harness.rawio import append_lines, new_attempt_id
+from harness.supervise import CHILDREN, WARM, child_env, run_child
 
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
 RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds",
-            "max_cell_seconds", "memory_limit_mb", "metric")
+            "max_cell_seconds", "memory_limit_mb", "metric", "start")
 # Engines whose import alone takes minutes under valgrind: no instruction counts for them.
 NOT_COUNTED = ("torch", "jax")
 
 
 class Interrupted(Exception):
     """The run was stopped by SIGINT, SIGTERM or SIGHUP; raw.jsonl holds every finished cell."""
-
-
-class _Children:
-    """The cell subprocesses alive now, so an interruption can kill every one of them."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running: set[subprocess.Popen] = set()
-        self.stopping = False
-
-    def add(self, process: subprocess.Popen) -> None:
-        with self.lock:
-            self.running.add(process)
-            if self.stopping:
-                _kill_group(process, wait=False)
-
-    def discard(self, process: subprocess.Popen) -> None:
-        with self.lock:
-            self.running.discard(process)
-
-    def kill_all(self) -> None:
-        with self.lock:
-            self.stopping = True
-            for process in list(self.running):
-                _kill_group(process, wait=False)
-
-
-CHILDREN = _Children()
 
 
 def now_iso() -> str:
@@ -147,34 +118,20 @@ def callgrind_command(out_file: str) -> tuple[str, ...]:
             "--zero-before=getppid", "--dump-before=getpgrp", *CELL_COMMAND)
 
 
-def _child_env(threads: int, metric: str = "time") -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(thread_environment(threads))
-    env[RUNNER_PID_ENV] = str(os.getpid())
-    if metric == "instructions":  # str hashes (set and dict layouts) the same in every run
-        env["PYTHONHASHSEED"] = "0"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT),
-                                                    env.get("PYTHONPATH")) if p)
-    return env
-
-
-def _kill_group(process: subprocess.Popen, wait: bool = True) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if wait:
-        process.wait()
-
-
 CELL_COMMAND = (sys.executable, "-m", "harness._cell")
 
 
 def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
                command: tuple[str, ...] = CELL_COMMAND) -> dict[str, Any]:
-    """Run one cell in a fresh process (by default ``python -m harness._cell``); return its
-    result dict. A profiler passes its own command that ends by running harness._cell
-    (e.g. ``python -m cProfile -o cell.prof -m harness._cell``)."""
+    """Run one cell in its own process; return its result dict.
+
+    With spec["start"] == "fork" (run.start, the default) the process is forked from a warm
+    interpreter that has imported the engine's packages (harness.supervise.WarmPool), else
+    (or if no warm interpreter can serve) it is a fresh ``python -m harness._cell``. A
+    profiler passes its own command that ends by running harness._cell (e.g.
+    ``python -m cProfile -o cell.prof -m harness._cell``); the instruction metric runs the
+    cell under callgrind. Those, and cells under run.memory_limit_mb, are started fresh.
+    """
     metric = spec.get("metric", "time")
     with tempfile.TemporaryDirectory(prefix=cell_folder_prefix()) as tmp:
         result_path, log_path = Path(tmp) / "result.json", Path(tmp) / "output.log"
@@ -182,31 +139,24 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
         if metric == "instructions" and command == CELL_COMMAND:
             spec["callgrind_out"] = str(Path(tmp) / "callgrind.out")
             command = callgrind_command(spec["callgrind_out"])
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                list(command), stdin=subprocess.PIPE, stdout=log,
-                stderr=subprocess.STDOUT, env=_child_env(threads, metric), cwd=PROJECT_ROOT,
-                start_new_session=True)
-            CHILDREN.add(process)
-            try:
-                process.communicate(json.dumps(spec).encode(), timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                timed_out = True
-            except BaseException:
-                _kill_group(process)
-                raise
-            finally:
-                CHILDREN.discard(process)
+        outcome = None
+        # Under a memory limit the whole process, imports included, must fit: start fresh.
+        if (spec.get("start") == "fork" and command == CELL_COMMAND
+                and not int(spec.get("memory_limit_mb", 0))):
+            packages = tuple(engine_registry()[spec["engine"]].requires)
+            outcome = WARM.run(spec, packages, threads, log_path, timeout)
+        if outcome is None:
+            outcome = run_child(command, log_path, timeout, child_env(threads, metric),
+                                stdin=json.dumps(spec).encode())
+        returncode, timed_out = outcome
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
-        result = relabel(_classify(process.returncode, timed_out, timeout, result_path),
+        result = relabel(_classify(returncode, timed_out, timeout, result_path),
                          tail, int(spec.get("memory_limit_mb", 0)))
     result["stderr_tail"] = tail + result.pop("traceback", "")
     return result
 
 
-def _classify(returncode: int, timed_out: bool, timeout: float, result_path: Path) -> dict:
+def _classify(returncode: int | None, timed_out: bool, timeout: float, result_path: Path) -> dict:
     if timed_out:
         return {"status": "timeout",
                 "message": f"killed after {timeout:g} s (run.timeout_seconds)"}
@@ -215,7 +165,7 @@ def _classify(returncode: int, timed_out: bool, timeout: float, result_path: Pat
             return json.loads(result_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             pass
-    if returncode < 0:
+    if returncode is not None and returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (possibly the kernel's OOM killer)" if name == "SIGKILL" else ""
         return {"status": "crashed", "message": f"killed by signal {name}{hint}"}
@@ -265,13 +215,15 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     return lines
 
 
-def measure_process(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
-    """One process's result for a cell; measured again (up to run.remeasure times) while
-    other load on the machine exceeded run.noise_threshold. Keeps the quietest attempt."""
+def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0) -> dict[str, Any]:
+    """One process's result for a cell (in round ``round_index``); measured again (up to
+    run.remeasure times) while other load on the machine exceeded run.noise_threshold.
+    Keeps the quietest attempt."""
     run = config["run"]
     attempts = []
+    spec = {**cell_spec(cell, config), "round": round_index}
     for _ in range(1 + int(run["remeasure"])):
-        result = spawn_cell(cell_spec(cell, config), run["timeout_seconds"], run["threads"])
+        result = spawn_cell(spec, run["timeout_seconds"], run["threads"])
         attempts.append(result)
         if not _disturbed(result, run):
             break
@@ -339,12 +291,12 @@ def measure_group(cells: list[Cell], config: dict[str, Any],
     started = {cell: now_iso() for cell in cells}
     wall = {cell: 0.0 for cell in cells}
     load_before = _loadavg()
-    for _ in range(int(run["processes"])):
+    for round_index in range(int(run["processes"])):
         for cell in measured:
             if results[cell] and results[cell][-1].get("status") != "ok":
                 continue
             start = time.monotonic()
-            results[cell].append(measure_process(cell, config))
+            results[cell].append(measure_process(cell, config, round_index))
             wall[cell] += time.monotonic() - start
     out = []
     for cell in cells:
@@ -393,6 +345,7 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
         raise Interrupted("received SIGINT") from error
     finally:
         CHILDREN.kill_all()
+        WARM.close_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return counts

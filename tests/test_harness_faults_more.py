@@ -229,11 +229,12 @@ def alive(pid: int) -> bool:
         return False
 
 
-def start_sleeping_run(tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
-    """A runner measuring faulty-sleep; returns it, its cell's pid and its cell folder."""
+def start_sleeping_run(tmp_path: Path, start: str = "exec") -> tuple[subprocess.Popen, int, Path]:
+    """A runner measuring faulty-sleep; returns it, its child's pid (the cell, or with
+    start = "fork" the warm interpreter the cell was forked from) and its cell folder."""
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    config = write_config(tmp_path, tiny(engines=("faulty-sleep",), timeout=600))
+    config = write_config(tmp_path, tiny(engines=("faulty-sleep",), timeout=600, start=start))
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(config), "--no-progress", "--out",
          str(tmp_path / "out")], cwd=ROOT, env=environment(temporary),
@@ -272,6 +273,24 @@ def test_a_cell_dies_with_its_killed_runner_and_its_folder_is_cleaned_next_time(
                                env=environment(tmp_path / "tmp"))
     assert code == 0, stderr[-2000:]
     assert not folder.exists()
+
+
+def test_a_forked_cell_dies_with_its_killed_runner(tmp_path):
+    process, warm, _ = start_sleeping_run(tmp_path, start="fork")
+    deadline, cells = time.monotonic() + 60, []
+    while not cells and time.monotonic() < deadline:
+        cells = children_of(warm)
+        time.sleep(0.1)
+    try:
+        assert cells, "no cell was forked from the warm interpreter"
+        process.kill()
+        process.communicate(timeout=30)
+        assert wait_until_dead(warm), "the warm interpreter outlived its runner (SIGKILL)"
+        assert wait_until_dead(cells[0]), "the forked cell outlived its runner (SIGKILL)"
+    finally:
+        for pid in (warm, *cells):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sighup_stops_the_run_like_sigterm(tmp_path):
