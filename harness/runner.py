@@ -215,13 +215,15 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     return lines
 
 
-def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0) -> dict[str, Any]:
+def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0,
+                    calibrated: dict[str, Any] | None = None) -> dict[str, Any]:
     """One process's result for a cell (in round ``round_index``); measured again (up to
     run.remeasure times) while other load on the machine exceeded run.noise_threshold.
-    Keeps the quietest attempt."""
+    Keeps the quietest attempt. ``calibrated``: the result of the cell's first process,
+    whose loops this one reuses instead of calibrating again."""
     run = config["run"]
     attempts = []
-    spec = {**cell_spec(cell, config), "round": round_index}
+    spec = {**cell_spec(cell, config), "round": round_index, **_calibration(calibrated)}
     for _ in range(1 + int(run["remeasure"])):
         result = spawn_cell(spec, run["timeout_seconds"], run["threads"])
         attempts.append(result)
@@ -229,6 +231,17 @@ def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0) ->
             break
     quietest = min(attempts, key=lambda r: r.get("foreign_cpu_cores") or 0.0)
     return {**quietest, "attempts": len(attempts)}
+
+
+def _calibration(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The loops (and the time they took) a later process of a cell reuses: those of its
+    first process, when it measured time."""
+    if not result or result.get("status") != "ok" or result.get("unit", "s") != "s":
+        return {}
+    values, loops = result.get("values") or [], result.get("loops")
+    if not values or not loops:
+        return {}
+    return {"loops": int(loops), "repeat_seconds": float(min(values)) * int(loops)}
 
 
 def _disturbed(result: dict[str, Any], run: dict[str, Any]) -> bool:
@@ -296,7 +309,8 @@ def measure_group(cells: list[Cell], config: dict[str, Any],
             if results[cell] and results[cell][-1].get("status") != "ok":
                 continue
             start = time.monotonic()
-            results[cell].append(measure_process(cell, config, round_index))
+            first = results[cell][0] if results[cell] else None
+            results[cell].append(measure_process(cell, config, round_index, first))
             wall[cell] += time.monotonic() - start
     out = []
     for cell in cells:

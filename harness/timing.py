@@ -96,13 +96,18 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
                   first_seconds: float) -> dict[str, Any]:
     """Finish the warm-up, calibrate loops, time the repeats; return the timing dict.
 
-    Repeats are reduced (never below one) when they would exceed spec["max_cell_seconds"].
+    With spec["loops"] (and spec["repeat_seconds"], the time those loops took) given, the
+    loops are taken as they are: the runner calibrates in a cell's first process only and
+    passes its loops on to the others. Repeats are reduced (never below one) when they
+    would exceed spec["max_cell_seconds"].
     Each value is seconds per call of run().
     """
     for _ in range(max(0, int(spec["warmup"]) - 1)):
         run()
     budget = float(spec["max_cell_seconds"])
-    if first_seconds >= budget:  # one call exhausts the budget: no calibration, one per repeat
+    if spec.get("loops"):  # calibrated by the cell's first process (pyperf does the same)
+        loops, repeat_seconds = int(spec["loops"]), float(spec["repeat_seconds"])
+    elif first_seconds >= budget:  # one call exhausts the budget: no calibration, one a repeat
         loops, repeat_seconds = 1, first_seconds
     else:  # the first call is often slow (lazy imports, caches): calibrate on later calls
         loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))

@@ -260,3 +260,29 @@ def test_beside_needs_the_instruction_metric_and_a_run_folder(tmp_path, capsys):
     assert "no raw.jsonl there" in capsys.readouterr().err
     assert main(["run", str(config), "--threads", "0"]) == 2
     assert "--threads" in capsys.readouterr().err
+
+
+def test_only_a_cells_first_process_calibrates_the_others_reuse_its_loops(monkeypatch):
+    specs = []
+
+    def spawn(spec, timeout, threads):
+        specs.append(spec)
+        loops = 7 if "loops" not in spec else spec["loops"]
+        return {"status": "ok", "values": [0.5, 0.25], "loops": loops, "unit": "s",
+                "foreign_cpu_cores": 0.0, "peak_rss_mb": 1.0}
+
+    monkeypatch.setattr(runner, "spawn_cell", spawn)
+    runner.measure_group([Cell("E3", "jvp", "floor", 10, "float64")], _config(processes=3),
+                         "run")
+    assert "loops" not in specs[0]
+    assert [(s["loops"], s["repeat_seconds"], s["round"]) for s in specs[1:]] == \
+        [(7, 0.25 * 7, 1), (7, 0.25 * 7, 2)]
+
+
+def test_given_loops_are_timed_without_calibrating():
+    calls = []
+    spec = {"warmup": 1, "max_cell_seconds": 10.0, "min_repeat_seconds": 5.0, "repeats": 3,
+            "loops": 4, "repeat_seconds": 0.001}
+    result = timing.timed_repeats(lambda: calls.append(1), spec, first_seconds=0.0)
+    assert result["loops"] == 4 and len(result["values"]) == 3
+    assert len(calls) == 12  # 3 repeats of 4 loops; a calibration to 5 s would call millions
