@@ -269,16 +269,20 @@ def command_profile(args: argparse.Namespace) -> int:
     run_dir = _profile_run_dir(args, config, runner)
     print(f"run folder: {run_dir}\nprofiling {len(cells)} cells x {len(profilers)} "
           f"profilers; {profiling.environment_note()}", file=sys.stderr)
+    from harness import report
+
     try:
-        records = profiling.profile_run(config, run_dir, cells, profilers, seconds,
-                                        not args.no_progress)
+        with RunLock(run_dir):  # not while a run (or another profiler) writes the folder
+            records = profiling.profile_run(config, run_dir, cells, profilers, seconds,
+                                            not args.no_progress)
+            report.build(run_dir)
+    except RunFolderLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted; profiles/profiles.jsonl keeps every finished profile",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    from harness import report
-
-    report.build(run_dir)
     failed = [r for r in records if r.get("status") != "ok"]
     for record in failed:
         print(f"warning: {record['cell']} / {record['profiler']}: {record.get('message')}",

@@ -28,6 +28,7 @@ from typing import Any
 from harness.cells import Cell, plan
 from harness.config import PROFILERS
 from harness.environment import PROJECT_ROOT
+from harness.progress import Progress
 from harness.report.atomic import write_atomic
 from harness.report.profiles import INDEX_NAME, load_index  # noqa: F401  (re-exported)
 from harness.runner import append_lines, cell_spec, skip_reason
@@ -101,28 +102,14 @@ def profile_run(config: dict[str, Any], run_dir: Path, cells: list[Cell],
     index = folder / INDEX_NAME
     records = []
     jobs = [(cell, profiler) for cell in cells for profiler in profilers]
-    bar = _progress(len(jobs), progress)
-    for cell, profiler in jobs:
-        if bar is not None:
-            bar.set_description(f"{profiler} {cell.cell_id}")
-        record = profile_cell(cell, profiler, config, folder, min_seconds)
-        append_lines(index, [record])
-        records.append(record)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    with Progress(len(jobs), progress, unit="profile") as bar:
+        for cell, profiler in jobs:
+            bar.starting(f"{profiler} {cell.cell_id}")
+            record = profile_cell(cell, profiler, config, folder, min_seconds)
+            append_lines(index, [record])
+            records.append(record)
+            bar.ended(f"{profiler} {cell.cell_id}", record.get("status", "error"))
     return records
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="profile", file=sys.stderr, dynamic_ncols=True)
 
 
 def profile_cell(cell: Cell, profiler: str, config: dict[str, Any], folder: Path,

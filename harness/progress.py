@@ -1,4 +1,5 @@
-"""Progress of a run on stderr: a tqdm bar on a terminal, plain lines in a log.
+"""Progress of a run or of profiling on stderr: a tqdm bar on a terminal, plain lines in a
+log.
 
 Piped into a file, a bar is one long line of carriage returns; there each finished cell
 gets its own line (name, status, median, elapsed and ETA) and the failed cells are named
@@ -15,9 +16,10 @@ from typing import Any, TextIO
 
 
 class Progress:
-    """Reports cells as they finish; use as a context manager around the run."""
+    """Reports cells (or profiles) as they finish; use as a context manager around the run."""
 
-    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None,
+                 unit: str = "cell") -> None:
         self.total, self.enabled = total, enabled
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
@@ -27,32 +29,34 @@ class Progress:
         if enabled and _is_terminal(self.stream):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, file=self.stream, unit="cell", dynamic_ncols=True)
+            self.bar = tqdm(total=total, file=self.stream, unit=unit, dynamic_ncols=True)
 
-    def starting(self, cell_id: str) -> None:
-        """A cell starts (shown on the bar only)."""
+    def starting(self, name: str) -> None:
+        """A cell (or a profile) starts (shown on the bar only)."""
         if self.bar is not None:
-            self.bar.set_postfix_str(cell_id, refresh=True)
+            self.bar.set_postfix_str(name, refresh=True)
 
     def finished(self, lines: list[dict[str, Any]]) -> None:
         """A cell ended; ``lines`` are its raw.jsonl lines (the cell line last)."""
         cell = lines[-1]
+        values = [line["value"] for line in lines[:-1] if line.get("kind") == "repeat"]
+        median = f" median {_seconds(statistics.median(values))}" if values else ""
+        self.ended(cell["cell"], cell["status"], median)
+
+    def ended(self, name: str, status: str, detail: str = "") -> None:
+        """One unit of work (a cell, a profile) ended with ``status`` ("ok", "skipped" or
+        a failure, named again at the end)."""
         self.done += 1
-        if cell["status"] not in ("ok", "skipped"):
-            self.failed.append((cell["cell"], cell["status"]))
+        if status not in ("ok", "skipped"):
+            self.failed.append((name, status))
         if self.bar is not None:
-            self.bar.set_postfix_str(cell["cell"], refresh=False)
+            self.bar.set_postfix_str(name, refresh=False)
             self.bar.update(1)
         elif self.enabled:
-            print(self._line(cell, lines[:-1]), file=self.stream, flush=True)
-
-    def _line(self, cell: dict[str, Any], repeats: list[dict[str, Any]]) -> str:
-        values = [line["value"] for line in repeats if line.get("kind") == "repeat"]
-        median = f" median {_seconds(statistics.median(values))}" if values else ""
-        elapsed = time.monotonic() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
-        return (f"[{self.done}/{self.total}] {cell['cell']} {cell['status']}{median}  "
-                f"elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+            elapsed = time.monotonic() - self.start
+            eta = elapsed / self.done * (self.total - self.done)
+            print(f"[{self.done}/{self.total}] {name} {status}{detail}  "
+                  f"elapsed {_clock(elapsed)} ETA {_clock(eta)}", file=self.stream, flush=True)
 
     def close(self) -> None:
         """Close the bar; name the failed cells."""

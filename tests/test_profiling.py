@@ -144,3 +144,30 @@ def test_snakeviz_serves_the_profile_on_loopback_only(profiled):
 def test_choose_profile_names_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="make profile"):
         profiling.choose_profile(tmp_path, None)
+
+
+def test_profiling_refuses_a_run_folder_another_process_writes(tmp_path):
+    from harness.lock import RunLock
+
+    with RunLock(tmp_path):
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "profile", str(SMOKE), "--run", str(tmp_path),
+             "--only", "E1", "--engines", "floor", "--variants", "loop",
+             "--profilers", "cprofile", "--seconds", "0.05"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr
+    assert str(tmp_path) in done.stderr and "profiles" not in {p.name for p in
+                                                               tmp_path.iterdir()}
+
+
+def test_profiling_progress_in_a_log_is_one_line_per_profile(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "profile", str(SMOKE), "--run", str(tmp_path),
+         "--only", "E1", "--engines", "floor", "--profilers", "cprofile",
+         "--seconds", "0.05"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in lines] == ["[1/2]", "[2/2]"]
+    assert all(" cprofile E1/" in line and " ok " in line for line in lines)
