@@ -203,9 +203,11 @@ def autograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Worklo
 # runs at a depth of a few dozen frames (harness, workload, loops), so keep that much spare.
 RECURSION_SPARE = 150
 # A micrograd Value (with its closure and child set) took about 800 bytes and 10-20 us to
-# build here: above a million per call (E2 at batch 64 from n=100) a cell would take minutes
-# and gigabytes, so it is skipped.
-MICROGRAD_MAX_NODES = 1_000_000
+# build here: E2 at n=300 (about 270,000 Values) took 3 s a call, so each of a cell's three
+# processes spent about 8 s on it (24 s for the cell, 37 s for E3 grad). Above 100,000
+# Values per call a cell is skipped: n <= 100 shows micrograd's growth, and make bench keeps
+# its time budget.
+MICROGRAD_MAX_NODES = 100_000
 
 
 def _unary(x: Any, data: float, slope: float, op: str) -> Any:
@@ -291,7 +293,7 @@ def micrograd_size_reason(experiment: str, variant: str, size: int) -> str | Non
     nodes = micrograd_nodes(experiment, variant, size)
     if nodes > MICROGRAD_MAX_NODES:
         return (f"micrograd would build about {nodes:,} Values per call (over "
-                f"{MICROGRAD_MAX_NODES:,}: minutes and gigabytes per call)")
+                f"{MICROGRAD_MAX_NODES:,}: seconds per call, several per process)")
     return None
 
 
