@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,19 +103,38 @@ def profile_run(config: dict[str, Any], run_dir: Path, cells: list[Cell],
     index = folder / INDEX_NAME
     records = []
     jobs = [(cell, profiler) for cell in cells for profiler in profilers]
-    with Progress(len(jobs), progress, unit="profile") as bar:
-        for cell, profiler in jobs:
-            bar.starting(f"{profiler} {cell.cell_id}")
-            record = profile_cell(cell, profiler, config, folder, min_seconds)
-            append_lines(index, [record])
-            records.append(record)
-            bar.ended(f"{profiler} {cell.cell_id}", record.get("status", "error"))
+    with Progress(len(jobs), progress, unit="profile") as bar, \
+            ThreadPoolExecutor(max_workers=1) as drawing:
+        # A profile's slow drawing (Scalene's HTML page) runs beside the next profile; its
+        # index line is written once the drawing is done, before the one after it starts.
+        waiting: list[dict[str, Any]] = []
+
+        def finish() -> None:
+            for record in waiting:
+                future = record.pop("_drawing", None)
+                if future is not None:
+                    record.update(future.result())
+                append_lines(index, [record])
+                records.append(record)
+                bar.ended(f"{record['profiler']} {record['cell']}", record.get("status", "error"))
+            waiting.clear()
+
+        try:
+            for cell, profiler in jobs:
+                bar.starting(f"{profiler} {cell.cell_id}")
+                record = profile_cell(cell, profiler, config, folder, min_seconds, drawing)
+                finish()
+                waiting.append(record)
+        finally:
+            finish()
     return records
 
 
 def profile_cell(cell: Cell, profiler: str, config: dict[str, Any], folder: Path,
-                 min_seconds: float) -> dict[str, Any]:
-    """Profile one cell with one profiler in a fresh process; return its index line."""
+                 min_seconds: float, drawing: Executor | None = None) -> dict[str, Any]:
+    """Profile one cell with one profiler in a fresh process; return its index line. With
+    ``drawing``, Scalene's HTML page is drawn there: the line then holds a future under
+    "_drawing" whose result completes it (see profile_run)."""
     name = slug(cell)
     record: dict[str, Any] = {"cell": cell.cell_id, **cell.keys(), "profiler": profiler,
                               "slug": name}
@@ -122,7 +142,7 @@ def profile_cell(cell: Cell, profiler: str, config: dict[str, Any], folder: Path
         if profiler == "cprofile":
             record.update(_cprofile(cell, config, folder, name, min_seconds))
         elif profiler == "scalene":
-            record.update(_scalene(cell, config, folder, name, min_seconds))
+            record.update(_scalene(cell, config, folder, name, min_seconds, drawing))
         elif profiler == "memory":
             record.update(_memory(cell, config, folder, name, min_seconds))
         else:
@@ -243,7 +263,7 @@ def top_chart(top: list[dict[str, Any]], png: Path, title: str) -> Path:
 
 
 def _scalene(cell: Cell, config: dict[str, Any], folder: Path, name: str,
-             min_seconds: float) -> dict[str, Any]:
+             min_seconds: float, drawing: Executor | None = None) -> dict[str, Any]:
     """Scalene in --memory mode (CPU, native vs Python, and memory per line)."""
     scalene = shutil.which("scalene") or str(Path(sys.executable).parent / "scalene")
     out = folder / f"{name}.scalene.json"
@@ -264,11 +284,16 @@ def _scalene(cell: Cell, config: dict[str, Any], folder: Path, name: str,
     else:
         raise ProfileError(f"Scalene wrote an empty profile even after running the cell for "
                            f"{seconds / 3:g} s")
-    html = _scalene_html(scalene, out, folder / f"{name}.scalene.html")
-    summary = scalene_summary(profile)
-    files = [out.name] + ([html.name] if html else [])
-    return {"status": "ok", "calls": result["calls"], "seconds": result["seconds"],
-            "lengthened": lengthened, "files": files, **summary}
+    record = {"status": "ok", "calls": result["calls"], "seconds": result["seconds"],
+              "lengthened": lengthened, **scalene_summary(profile)}
+
+    def files() -> dict[str, list[str]]:
+        html = _scalene_html(scalene, out, folder / f"{name}.scalene.html")
+        return {"files": [out.name] + ([html.name] if html else [])}
+
+    if drawing is None:
+        return {**record, **files()}
+    return {**record, "files": [out.name], "_drawing": drawing.submit(files)}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
