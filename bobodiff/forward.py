@@ -23,12 +23,13 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE
-from .core import _ADD, _DIV, _MATMUL, _MUL, _NO_PARAMS, _POW, _SUB, Wrapper, apply, compute
+from .core import _NO_PARAMS, Wrapper, apply, compute, operator_methods
 from .rules import (
     MATH,
     MINUS_ONE,
     NUMPY,
     ONE,
+    RULES,
     Elementwise,
     _np_matmul,
     backend_for,
@@ -349,81 +350,69 @@ class Dual(Wrapper):
     def __repr__(self) -> str:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
-
-    # -- operators: a fast path for operands of this level (Duals or plain numbers) --
-    def __add__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_ADD, self, other, self._level)
-        return apply(_ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_ADD, other, self, self._level)
-        return apply(_ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_SUB, self, other, self._level)
-        return apply(_SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_SUB, other, self, self._level)
-        return apply(_SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_MUL, self, other, self._level)
-        return apply(_MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_MUL, other, self, self._level)
-        return apply(_MUL, (other, self))
-
-    def __truediv__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_DIV, self, other, self._level)
-        return apply(_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_DIV, other, self, self._level)
-        return apply(_DIV, (other, self))
-
-    def __matmul__(self, other: Any) -> Dual:
-        if type(other) is np.ndarray and type(self.value) is np.ndarray:
-            return _matmul_with_array(self, other, self._level)
-        return apply(_MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Dual:
-        if type(other) is np.ndarray and type(self.value) is np.ndarray:
-            return _matmul_with_array(other, self, self._level)
-        return apply(_MATMUL, (other, self))
-
-    def __pow__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_POW, self, other, self._level)
-        return apply(_POW, (self, other))
-
-    def __rpow__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_POW, other, self, self._level)
-        return apply(_POW, (other, self))
+    # The operators (+ - * / ** @) are made by _install_operators, below: a fast path for
+    # operands of this level (Duals or plain numbers), from the rule entries.
 
 
-def _matmul_with_array(a: Any, b: Any, level: int) -> Dual:
-    """``a @ b`` where one operand is a Dual of this level over an array and the other a
-    plain array: straight to NumPy and the matmul rule's jvp."""
+def _elementwise_operator(rule: Any, method: str, reflected: bool) -> Any:
+    """``Dual.<method>`` for a binary elementwise rule: straight to ``_binary`` for
+    operands of this level."""
+    if reflected:
+        def op(self: Dual, other: Any) -> Dual:
+            if _same_level(self, other):
+                return _binary(rule, other, self, self._level)
+            return apply(rule, (other, self))
+    else:
+        def op(self: Dual, other: Any) -> Dual:
+            if _same_level(self, other):
+                return _binary(rule, self, other, self._level)
+            return apply(rule, (self, other))
+    return op
+
+
+def _structural_operator(rule: Any, method: str, reflected: bool) -> Any:
+    """``Dual.<method>`` for a binary structural rule (``@``): a Dual over an array with a
+    plain array goes straight to NumPy and the rule's jvp."""
+    np_fn = getattr(NUMPY, rule.name)
+    if reflected:
+        def op(self: Dual, other: Any) -> Dual:
+            if type(other) is np.ndarray and type(self.value) is np.ndarray:
+                return _with_array(rule, np_fn, other, self, self._level)
+            return apply(rule, (other, self))
+    else:
+        def op(self: Dual, other: Any) -> Dual:
+            if type(other) is np.ndarray and type(self.value) is np.ndarray:
+                return _with_array(rule, np_fn, self, other, self._level)
+            return apply(rule, (self, other))
+    return op
+
+
+def _with_array(rule: Any, np_fn: Any, a: Any, b: Any, level: int) -> Dual:
+    """``rule`` of ``a`` and ``b``, one a Dual of this level over an array and the other a
+    plain array: the primal by ``np_fn``, the tangent by the rule's jvp."""
     if type(a) is Dual:
         x0, x1, ts = a.value, b, [a._tangent, None]
     else:
         x0, x1, ts = a, b.value, [None, b._tangent]
     try:
-        out = _np_matmul(x0, x1)
+        out = np_fn(x0, x1)
     except ValueError:
-        out = compute(_MATMUL, (x0, x1))  # raises, naming the shapes
-    return Dual._make(out, _structural_jvp(_MATMUL, [x0, x1], ts, out, _NO_PARAMS), level)
+        out = compute(rule, (x0, x1))  # raises, naming the shapes
+    return Dual._make(out, _structural_jvp(rule, [x0, x1], ts, out, _NO_PARAMS), level)
+
+
+def _install_operators() -> None:
+    for rule in RULES.values():
+        if rule.arity != 2 or not rule.methods:
+            continue
+        make = _elementwise_operator if type(rule) is Elementwise else _structural_operator
+        for method, reflected in operator_methods(rule):
+            fn = make(rule, method, reflected)
+            fn.__name__, fn.__qualname__ = method, f"Dual.{method}"
+            setattr(Dual, method, fn)
+
+
+_install_operators()
 
 
 def _same_level(d: Dual, other: Any) -> bool:
@@ -432,7 +421,9 @@ def _same_level(d: Dual, other: Any) -> bool:
 
 
 _NUMBER = (float, int)
-_MATH_OF = {name: getattr(MATH, name) for name in ("add", "sub", "mul", "div", "pow")}
+# the binary operators on floats
+_MATH_OF = {rule.name: getattr(MATH, rule.name) for rule in RULES.values()
+            if type(rule) is Elementwise and rule.arity == 2 and rule.methods}
 
 
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:

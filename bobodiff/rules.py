@@ -423,7 +423,8 @@ _ELEMENTWISE = [
             lambda o, x, y, out: _pow_base_partial(o, x, y),
             _pow_exponent_partial,
         ),
-        domain="positive", methods=("__pow__", "__rpow__"), precedence=4, ufunc=np.power,
+        domain="positive", methods=("__pow__", "__rpow__"), infix="{0} ** {1}", precedence=4,
+        ufunc=np.power,
     ),
     Elementwise("maximum", (
         lambda o, x, y, out: o.maxgrad(x, y),
