@@ -593,22 +593,16 @@ def _symbolic_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangent
 
 def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
                              params: dict) -> Any:
-    """A vector with a Basis / Scaled tangent times a constant: direction j of ``W @ x``
-    is ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``, and that of
-    ``x @ W`` is ``t @ W``; the identity is skipped and scalings go onto W (``times``).
-    Other structural rules see the tangent written out."""
-    if rule.name == "matmul":
-        (a, b), (ta, tb) = values, tangents
-        # (a and b may be arrays or traced / wrapped values: jit traces this too)
-        if type(tb) in _SYMBOLIC and _absent(ta) and len(shape_of(b)) == 1:
-            nd = len(shape_of(a))
-            if nd == 1:
-                return tb.times(a)
-            if nd == 2:
-                return tb.times(backend_for((a,)).transpose(a, (1, 0)))
-        if type(ta) in _SYMBOLIC and _absent(tb) and len(shape_of(a)) == 1:
-            if len(shape_of(b)) in (1, 2):
-                return ta.times(b)
+    """A structural rule whose tangent, with one argument constant, is the other's tangent
+    times a constant M (``W @ x``: its ``tangent_map``): the structured tangent multiplies
+    by M itself (``times``), skipping the identity and putting scalings onto M. Other
+    structural rules see the tangent written out."""
+    if rule.tangent_map is not None:
+        for i, t in enumerate(tangents):
+            if type(t) in _SYMBOLIC and all(_absent(u) for j, u in enumerate(tangents) if j != i):
+                m = rule.tangent_map(values, i)
+                if m is not None:
+                    return t.times(m)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
 
 

@@ -47,7 +47,16 @@ import numpy as np
 
 from ._state import new_level
 from .core import Wrapper, compute
-from .rules import ELEMENTWISE, MATH, NON_DIFFERENTIABLE, NUMPY, RULES, backend_for, shape_of
+from .rules import (
+    ELEMENTWISE,
+    MATH,
+    NON_DIFFERENTIABLE,
+    NUMPY,
+    RULES,
+    STRUCTURAL,
+    backend_for,
+    shape_of,
+)
 from .tree import flatten
 
 __all__ = ["jit", "Jitted", "TracerControlFlowError"]
@@ -284,7 +293,8 @@ class _Trace:
 # Primitives computed point by point: on ghosts they are computed on one element.
 _POINTWISE = frozenset(ELEMENTWISE) | frozenset(NON_DIFFERENTIABLE)
 # Structural primitives NumPy computes on a ghost as a cheap view or a read of one element.
-_GHOST_SAFE = frozenset({"sum", "reshape", "transpose", "getitem", "broadcast_to"})
+_GHOST_SAFE = frozenset({"sum", "broadcast_to"}) | frozenset(
+    name for name, rule in STRUCTURAL.items() if rule.view)
 
 
 def _is_ghost(v: Any) -> bool:
@@ -651,7 +661,8 @@ def _leaves(x: Any) -> list[Any]:
 
 
 # Primitives whose NumPy result may be a view of their first operand.
-_VIEWS = frozenset({"reshape", "transpose", "getitem", "broadcast_to"})
+_VIEWS = frozenset({"broadcast_to"}) | frozenset(
+    name for name, rule in STRUCTURAL.items() if rule.view)
 
 
 # -- the chunked program ------------------------------------------------------------------

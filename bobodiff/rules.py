@@ -376,6 +376,13 @@ class Structural:
     sequences: tuple[str, ...] = ()
     #: The rule has a public function ``bobodiff.<name>`` (with this docstring).
     doc: str = ""
+    #: NumPy's result may be a view of the first operand (so it is cheap on a broadcast
+    #: array, and shares its memory).
+    view: bool = False
+    #: ``tangent_map(values, i)``: when only argument ``i`` carries a tangent t (directions
+    #: first), a constant M with the output's tangent ``t @ M``, or None. Forward mode's
+    #: structured tangents (Basis, Scaled) use it to skip writing out the identity.
+    tangent_map: Callable[..., Any] | None = None
     infix: str = ""
     precedence: int = 5
 
@@ -642,6 +649,19 @@ def _matmul_vjp(o, g, args, out, p, needs=(True, True)):
     return ga, gb
 
 
+def _matmul_tangent_map(values, i):
+    """``W @ x`` with a tangent on the vector x only: direction j of the output is
+    ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``; that of ``x @ W``
+    is ``t @ W``. (W and x may be arrays or traced / wrapped values: jit traces this too.)"""
+    a, b = values
+    if i == 1 and len(shape_of(b)) == 1:
+        nd = len(shape_of(a))
+        return a if nd == 1 else (_swap(backend_for((a,)), a) if nd == 2 else None)
+    if i == 0 and len(shape_of(a)) == 1 and len(shape_of(b)) in (1, 2):
+        return b
+    return None
+
+
 def _swap(o, x):
     nd = len(o.shape(x))
     return o.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
@@ -650,16 +670,17 @@ def _swap(o, x):
 _STRUCTURAL = [
     Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims"), methods=("sum",),
                doc="Sum over ``axis`` (all axes by default)."),
-    Structural("reshape", _reshape_jvp, _reshape_vjp, params=("shape",), methods=("reshape",),
-               sequences=("shape",), doc="``x`` with a new shape."),
-    Structural("transpose", _transpose_jvp, _transpose_vjp, params=("axes",),
+    Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, params=("shape",),
+               methods=("reshape",), sequences=("shape",), doc="``x`` with a new shape."),
+    Structural("transpose", _transpose_jvp, _transpose_vjp, view=True, params=("axes",),
                methods=("transpose",), sequences=("axes",),
                doc="``x`` with its axes permuted (reversed by default)."),
-    Structural("getitem", _getitem_jvp, _getitem_vjp, params=("index",),
+    Structural("getitem", _getitem_jvp, _getitem_vjp, view=True, params=("index",),
                methods=("__getitem__",)),
     Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index"),
                sequences=("shape",)),
     Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2, methods=("__matmul__", "__rmatmul__"),
+               tangent_map=_matmul_tangent_map,
                infix="{0} @ {1}", precedence=2,
                doc="Matrix product ``a @ b`` (NumPy semantics, vectors included)."),
 ]
