@@ -211,6 +211,22 @@ def _operator(rule: Any, method: str, reflected: bool) -> Any:
     return op
 
 
+def level_operator(rule: Any, reflected: bool, same_level: Any, binary: Any) -> Any:
+    """An engine's binary operator: its ``binary`` fast path for operands of the wrapper's
+    own level (``same_level``), ``apply`` otherwise."""
+    if reflected:
+        def op(self: Any, other: Any) -> Any:
+            if same_level(self, other):
+                return binary(rule, other, self, self._level)
+            return apply(rule, (other, self))
+    else:
+        def op(self: Any, other: Any) -> Any:
+            if same_level(self, other):
+                return binary(rule, self, other, self._level)
+            return apply(rule, (self, other))
+    return op
+
+
 def operator_methods(rule: Any) -> list[tuple[str, bool]]:
     """An operator rule's special methods, each with whether it is the reflected one."""
     return [(m, i == 1) for i, m in enumerate(rule.methods)] if rule.arity == 2 else \

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE
-from .core import _NO_PARAMS, Wrapper, apply, compute, operator_methods
+from .core import _NO_PARAMS, Wrapper, apply, compute, level_operator, operator_methods
 from .rules import (
     MATH,
     MINUS_ONE,
@@ -350,24 +350,8 @@ class Dual(Wrapper):
     def __repr__(self) -> str:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
-    # The operators (+ - * / ** @) are made by _install_operators, below: a fast path for
+    # The operators (+ - * / ** @) are made by _install_operators (at the end): a fast path for
     # operands of this level (Duals or plain numbers), from the rule entries.
-
-
-def _elementwise_operator(rule: Any, method: str, reflected: bool) -> Any:
-    """``Dual.<method>`` for a binary elementwise rule: straight to ``_binary`` for
-    operands of this level."""
-    if reflected:
-        def op(self: Dual, other: Any) -> Dual:
-            if _same_level(self, other):
-                return _binary(rule, other, self, self._level)
-            return apply(rule, (other, self))
-    else:
-        def op(self: Dual, other: Any) -> Dual:
-            if _same_level(self, other):
-                return _binary(rule, self, other, self._level)
-            return apply(rule, (self, other))
-    return op
 
 
 def _structural_operator(rule: Any, method: str, reflected: bool) -> Any:
@@ -405,14 +389,11 @@ def _install_operators() -> None:
     for rule in RULES.values():
         if rule.arity != 2 or not rule.methods:
             continue
-        make = _elementwise_operator if type(rule) is Elementwise else _structural_operator
         for method, reflected in operator_methods(rule):
-            fn = make(rule, method, reflected)
+            fn = (level_operator(rule, reflected, _same_level, _binary)
+                  if type(rule) is Elementwise else _structural_operator(rule, method, reflected))
             fn.__name__, fn.__qualname__ = method, f"Dual.{method}"
             setattr(Dual, method, fn)
-
-
-_install_operators()
 
 
 def _same_level(d: Dual, other: Any) -> bool:
@@ -782,3 +763,6 @@ def constant(x: Any) -> Dual:
     if isinstance(x, np.ndarray):
         return Dual(x, np.zeros_like(x, dtype=np.result_type(x, 1.0)))
     return Dual(float(x), 0.0)
+
+
+_install_operators()

@@ -31,7 +31,7 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE, recording
-from .core import Wrapper, apply, compute, operator_methods
+from .core import Wrapper, apply, compute, level_operator, operator_methods
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
@@ -384,22 +384,6 @@ def _float_operator(rule: Elementwise, method: str, reflected: bool) -> str | No
     return "\n".join(source) + "\n"
 
 
-def _general_operator(rule: Elementwise, reflected: bool) -> Any:
-    """A Tensor operator without an inline float path: straight to ``_binary`` for
-    operands of this level."""
-    if reflected:
-        def op(self: Tensor, other: Any) -> Tensor:
-            if _same_level(self, other):
-                return _binary(rule, other, self, self._level)
-            return apply(rule, (other, self))
-    else:
-        def op(self: Tensor, other: Any) -> Tensor:
-            if _same_level(self, other):
-                return _binary(rule, self, other, self._level)
-            return apply(rule, (self, other))
-    return op
-
-
 def _unary_operator(rule: Elementwise, method: str) -> Any:
     """A unary operator (unary minus) with its float node inline."""
     d = _symbolic_partial(rule, 0, {"x": "x", "out": "out"})
@@ -428,7 +412,7 @@ def _install_operators() -> None:
             else:
                 source = _float_operator(rule, method, reflected)
                 fn = (_make(method, source, rule) if source is not None
-                      else _general_operator(rule, reflected))
+                      else level_operator(rule, reflected, _same_level, _binary))
             if fn is not None:
                 fn.__name__, fn.__qualname__ = method, f"Tensor.{method}"
                 setattr(Tensor, method, fn)
