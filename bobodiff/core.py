@@ -274,7 +274,8 @@ def _structural_source(rule: Any, method: bool) -> str:
 def _structural(rule: Any, method: bool) -> Any:
     made: dict[str, Any] = {}
     source = _structural_source(rule, method)
-    namespace = {"apply": apply, "rule": rule, "_sequence": _sequence, "_tuple": _tuple}
+    namespace = {"apply": apply, "rule": rule, "_sequence": _sequence, "_tuple": _tuple,
+                 "__name__": __name__}
     exec(compile(source, f"<bobodiff.core {rule.name}>", "exec"), namespace, made)  # noqa: S102
     (fn,) = made.values()
     fn.__doc__ = rule.doc or None

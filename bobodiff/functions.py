@@ -46,6 +46,8 @@ globals().update({name: _named(ELEMENTWISE[name]) for name in _NAMED})
 # made from their entries with the signature of their NumPy primal.
 _STRUCTURAL = [rule.name for rule in STRUCTURAL.values() if rule.doc]
 globals().update({name: getattr(GENERIC, name) for name in _STRUCTURAL})
+for _name in _STRUCTURAL:
+    globals()[_name].__module__ = __name__
 
 __all__ = [*_NAMED, *_STRUCTURAL, "mean"]
 
