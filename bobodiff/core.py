@@ -8,11 +8,12 @@ for the values (``math`` for floats, NumPy for arrays).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
-from .rules import GENERIC, NON_DIFFERENTIABLE, RULES, backend_for, shape_of
+from .rules import GENERIC, NON_DIFFERENTIABLE, NUMPY, RULES, Structural, backend_for, shape_of
 
 _NO_PARAMS: dict[str, Any] = {}
 
@@ -64,66 +65,15 @@ class Wrapper:
             raise TypeError("len() of a 0-d value")
         return shape[0]
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return apply(RULES["sum"], (self,), {"axis": axis, "keepdims": keepdims})
-
     def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
         shape = self.shape
         axes = range(len(shape)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
         count = int(np.prod([shape[a] for a in axes])) if shape else 1
         return self.sum(axis, keepdims) * (1.0 / count)
 
-    def reshape(self, *shape: Any) -> Any:
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-        return apply(RULES["reshape"], (self,), {"shape": tuple(shape)})
-
-    def transpose(self, *axes: Any) -> Any:
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
-        return apply(RULES["transpose"], (self,), {"axes": tuple(axes) if axes else None})
-
-    def __getitem__(self, index: Any) -> Any:
-        return apply(RULES["getitem"], (self,), {"index": index})
-
-    # -- operators -------------------------------------------------------------------
-    def __add__(self, other: Any) -> Any:
-        return apply(_ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Any:
-        return apply(_ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Any:
-        return apply(_SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Any:
-        return apply(_SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Any:
-        return apply(_MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Any:
-        return apply(_MUL, (other, self))
-
-    def __truediv__(self, other: Any) -> Any:
-        return apply(_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return apply(_DIV, (other, self))
-
-    def __pow__(self, other: Any) -> Any:
-        return apply(_POW, (self, other))
-
-    def __rpow__(self, other: Any) -> Any:
-        return apply(_POW, (other, self))
-
-    def __matmul__(self, other: Any) -> Any:
-        return apply(_MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return apply(_MATMUL, (other, self))
-
-    def __neg__(self) -> Any:
-        return apply(_NEG, (self,))
-
+    # The operators (+ - * / ** @, unary minus, abs), indexing and the array methods of
+    # the structural primitives (sum, reshape, transpose) are made from their rule entries
+    # by _install_methods, below.
     def __pos__(self) -> Any:
         return self
 
@@ -169,9 +119,6 @@ class Wrapper:
     def __int__(self) -> int:
         return int(self._one_number("int"))
 
-    def __abs__(self) -> Any:
-        return apply(RULES["abs"], (self,))
-
     # NumPy would otherwise turn a wrapper into an object array of wrappers, one per value.
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TypeError(
@@ -184,11 +131,6 @@ class Wrapper:
 
 def _plain(x: Any) -> Any:
     return x._plain_value() if getattr(x, "_is_bobodiff_wrapper", False) else x
-
-
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
-    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
-)
 
 
 def top_wrapper(args: tuple[Any, ...]) -> Wrapper | None:
@@ -251,24 +193,114 @@ def _generic_broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
         return np.broadcast_to(x, shape)  # a plain value: a free view
     p = primal(x)
     dtype = np.result_type(getattr(p, "dtype", np.float64), np.float32)
-    return apply(RULES["mul"], (x, np.ones(shape, dtype=dtype)))
+    return x * np.ones(shape, dtype=dtype)
+
+
+def _operator(rule: Any, method: str, reflected: bool) -> Any:
+    """The special method ``method`` of an operator's rule (``__radd__``: ``reflected``)."""
+    if rule.arity == 1:
+        def op(self: Any) -> Any:
+            return apply(rule, (self,))
+    elif reflected:
+        def op(self: Any, other: Any) -> Any:
+            return apply(rule, (other, self))
+    else:
+        def op(self: Any, other: Any) -> Any:
+            return apply(rule, (self, other))
+    op.__name__ = op.__qualname__ = method
+    return op
+
+
+def level_operator(rule: Any, reflected: bool, same_level: Any, binary: Any) -> Any:
+    """An engine's binary operator: its ``binary`` fast path for operands of the wrapper's
+    own level (``same_level``), ``apply`` otherwise."""
+    if reflected:
+        def op(self: Any, other: Any) -> Any:
+            if same_level(self, other):
+                return binary(rule, other, self, self._level)
+            return apply(rule, (other, self))
+    else:
+        def op(self: Any, other: Any) -> Any:
+            if same_level(self, other):
+                return binary(rule, self, other, self._level)
+            return apply(rule, (self, other))
+    return op
+
+
+def operator_methods(rule: Any) -> list[tuple[str, bool]]:
+    """An operator rule's special methods, each with whether it is the reflected one."""
+    return [(m, i == 1) for i, m in enumerate(rule.methods)] if rule.arity == 2 else \
+        [(m, False) for m in rule.methods]
+
+
+def _sequence(args: tuple[Any, ...], default: Any) -> Any:
+    """The array methods' sequence argument, given whole or spread (``x.reshape((2, 3))``,
+    ``x.reshape(2, 3)``)."""
+    if len(args) == 1 and isinstance(args[0], tuple | list):
+        args = args[0]
+    return tuple(args) if args else default
+
+
+def _tuple(v: Any) -> Any:
+    return None if v is None else tuple(v)
+
+
+def _structural_source(rule: Any, method: bool) -> str:
+    """The source of a structural rule's array method (``method``) or of its function:
+    ``def sum(x, axis=None, keepdims=False): return apply(rule, (x,), {...})``, with the
+    signature of the rule's NumPy primal."""
+    parameters = list(inspect.signature(getattr(NUMPY, rule.name)).parameters.values())
+    operands = [p.name for p in parameters[: rule.arity]]
+    params = parameters[rule.arity:]
+    body = []
+    if method and rule.sequences:
+        (seq,) = params  # an array method with a sequence takes it spread as well
+        default = "()" if seq.default is inspect.Parameter.empty else repr(seq.default)
+        signature = ["self", f"*{seq.name}"]
+        body.append(f"    {seq.name} = _sequence({seq.name}, {default})")
+    else:
+        signature = ["self", *operands[1:]] if method else list(operands)
+        signature += [p.name if p.default is inspect.Parameter.empty
+                      else f"{p.name}={p.default!r}" for p in params]
+        body += [f"    {p.name} = _tuple({p.name})" for p in params if p.name in rule.sequences]
+    if method:
+        operands = ["self", *operands[1:]]
+    given = "{" + ", ".join(f"{p.name!r}: {p.name}" for p in params) + "}"
+    body.append(f"    return apply(rule, ({', '.join(operands)},), {given})")
+    name = rule.methods[0] if method else rule.name
+    return f"def {name}({', '.join(signature)}):\n" + "\n".join(body) + "\n"
+
+
+def _structural(rule: Any, method: bool) -> Any:
+    made: dict[str, Any] = {}
+    source = _structural_source(rule, method)
+    namespace = {"apply": apply, "rule": rule, "_sequence": _sequence, "_tuple": _tuple,
+                 "__name__": __name__}
+    exec(compile(source, f"<bobodiff.core {rule.name}>", "exec"), namespace, made)  # noqa: S102
+    (fn,) = made.values()
+    fn.__doc__ = rule.doc or None
+    return fn
+
+
+def _install_methods() -> None:
+    """Give Wrapper its operators, indexing and array methods, from the rule entries."""
+    for rule in RULES.values():
+        if isinstance(rule, Structural) and rule.params and rule.methods:
+            fn = _structural(rule, method=True)
+            fn.__qualname__ = f"Wrapper.{fn.__name__}"
+            setattr(Wrapper, fn.__name__, fn)
+            continue
+        for method, reflected in operator_methods(rule):
+            fn = _operator(rule, method, reflected)
+            fn.__qualname__ = f"Wrapper.{method}"
+            setattr(Wrapper, method, fn)
 
 
 def _install_generic_backend() -> None:
     """Fill GENERIC: each primitive dispatches through ``apply``, so rules nest."""
     for name, rule in RULES.items():
-        if name == "sum":
-            setattr(GENERIC, name, lambda x, axis=None, keepdims=False, _r=rule: apply(
-                _r, (x,), {"axis": axis, "keepdims": keepdims}))
-        elif name == "reshape":
-            setattr(GENERIC, name, lambda x, shape, _r=rule: apply(_r, (x,), {"shape": shape}))
-        elif name == "transpose":
-            setattr(GENERIC, name, lambda x, axes=None, _r=rule: apply(_r, (x,), {"axes": axes}))
-        elif name == "getitem":
-            setattr(GENERIC, name, lambda x, index, _r=rule: apply(_r, (x,), {"index": index}))
-        elif name == "scatter":
-            setattr(GENERIC, name, lambda g, shape, index, _r=rule: apply(
-                _r, (g,), {"shape": tuple(shape), "index": index}))
+        if isinstance(rule, Structural):
+            setattr(GENERIC, name, _structural(rule, method=False))
         else:
             setattr(GENERIC, name, lambda *args, _r=rule: apply(_r, args))
     for name in NON_DIFFERENTIABLE:
@@ -277,4 +309,5 @@ def _install_generic_backend() -> None:
     GENERIC.broadcast_to = _generic_broadcast_to
 
 
+_install_methods()
 _install_generic_backend()

@@ -218,8 +218,6 @@ def _consumers(steps: list[Step]) -> dict[str, list[tuple[str, float]]]:
 def _definition(op: str, operands: Sequence[str], params: dict) -> str:
     if op in _INFIX:
         return _INFIX[op].format(*operands)
-    if op == "pow":
-        return f"{operands[0]} ** {operands[1]}"
     arguments = [*operands, *(f"{k}={v!r}" for k, v in params.items())]
     return f"{op}({', '.join(arguments)})"
 

@@ -23,12 +23,13 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE
-from .core import _ADD, _DIV, _MATMUL, _MUL, _NO_PARAMS, _POW, _SUB, Wrapper, apply, compute
+from .core import _NO_PARAMS, Wrapper, apply, compute, level_operator, operator_methods
 from .rules import (
     MATH,
     MINUS_ONE,
     NUMPY,
     ONE,
+    RULES,
     Elementwise,
     _np_matmul,
     backend_for,
@@ -349,81 +350,50 @@ class Dual(Wrapper):
     def __repr__(self) -> str:
         return f"Dual(value={self.value!r}, tangent={self.tangent!r})"
 
-
-    # -- operators: a fast path for operands of this level (Duals or plain numbers) --
-    def __add__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_ADD, self, other, self._level)
-        return apply(_ADD, (self, other))
-
-    def __radd__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_ADD, other, self, self._level)
-        return apply(_ADD, (other, self))
-
-    def __sub__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_SUB, self, other, self._level)
-        return apply(_SUB, (self, other))
-
-    def __rsub__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_SUB, other, self, self._level)
-        return apply(_SUB, (other, self))
-
-    def __mul__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_MUL, self, other, self._level)
-        return apply(_MUL, (self, other))
-
-    def __rmul__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_MUL, other, self, self._level)
-        return apply(_MUL, (other, self))
-
-    def __truediv__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_DIV, self, other, self._level)
-        return apply(_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_DIV, other, self, self._level)
-        return apply(_DIV, (other, self))
-
-    def __matmul__(self, other: Any) -> Dual:
-        if type(other) is np.ndarray and type(self.value) is np.ndarray:
-            return _matmul_with_array(self, other, self._level)
-        return apply(_MATMUL, (self, other))
-
-    def __rmatmul__(self, other: Any) -> Dual:
-        if type(other) is np.ndarray and type(self.value) is np.ndarray:
-            return _matmul_with_array(other, self, self._level)
-        return apply(_MATMUL, (other, self))
-
-    def __pow__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_POW, self, other, self._level)
-        return apply(_POW, (self, other))
-
-    def __rpow__(self, other: Any) -> Dual:
-        if _same_level(self, other):
-            return _binary(_POW, other, self, self._level)
-        return apply(_POW, (other, self))
+    # The operators (+ - * / ** @) are made by _install_operators (at the end): a fast path for
+    # operands of this level (Duals or plain numbers), from the rule entries.
 
 
-def _matmul_with_array(a: Any, b: Any, level: int) -> Dual:
-    """``a @ b`` where one operand is a Dual of this level over an array and the other a
-    plain array: straight to NumPy and the matmul rule's jvp."""
+def _structural_operator(rule: Any, method: str, reflected: bool) -> Any:
+    """``Dual.<method>`` for a binary structural rule (``@``): a Dual over an array with a
+    plain array goes straight to NumPy and the rule's jvp."""
+    np_fn = getattr(NUMPY, rule.name)
+    if reflected:
+        def op(self: Dual, other: Any) -> Dual:
+            if type(other) is np.ndarray and type(self.value) is np.ndarray:
+                return _with_array(rule, np_fn, other, self, self._level)
+            return apply(rule, (other, self))
+    else:
+        def op(self: Dual, other: Any) -> Dual:
+            if type(other) is np.ndarray and type(self.value) is np.ndarray:
+                return _with_array(rule, np_fn, self, other, self._level)
+            return apply(rule, (self, other))
+    return op
+
+
+def _with_array(rule: Any, np_fn: Any, a: Any, b: Any, level: int) -> Dual:
+    """``rule`` of ``a`` and ``b``, one a Dual of this level over an array and the other a
+    plain array: the primal by ``np_fn``, the tangent by the rule's jvp."""
     if type(a) is Dual:
         x0, x1, ts = a.value, b, [a._tangent, None]
     else:
         x0, x1, ts = a, b.value, [None, b._tangent]
     try:
-        out = _np_matmul(x0, x1)
+        out = np_fn(x0, x1)
     except ValueError:
-        out = compute(_MATMUL, (x0, x1))  # raises, naming the shapes
-    return Dual._make(out, _structural_jvp(_MATMUL, [x0, x1], ts, out, _NO_PARAMS), level)
+        out = compute(rule, (x0, x1))  # raises, naming the shapes
+    return Dual._make(out, _structural_jvp(rule, [x0, x1], ts, out, _NO_PARAMS), level)
+
+
+def _install_operators() -> None:
+    for rule in RULES.values():
+        if rule.arity != 2 or not rule.methods:
+            continue
+        for method, reflected in operator_methods(rule):
+            fn = (level_operator(rule, reflected, _same_level, _binary)
+                  if type(rule) is Elementwise else _structural_operator(rule, method, reflected))
+            fn.__name__, fn.__qualname__ = method, f"Dual.{method}"
+            setattr(Dual, method, fn)
 
 
 def _same_level(d: Dual, other: Any) -> bool:
@@ -432,7 +402,9 @@ def _same_level(d: Dual, other: Any) -> bool:
 
 
 _NUMBER = (float, int)
-_MATH_OF = {name: getattr(MATH, name) for name in ("add", "sub", "mul", "div", "pow")}
+# the binary operators on floats
+_MATH_OF = {rule.name: getattr(MATH, rule.name) for rule in RULES.values()
+            if type(rule) is Elementwise and rule.arity == 2 and rule.methods}
 
 
 def _binary(rule: Any, a: Any, b: Any, level: int) -> Dual:
@@ -602,22 +574,16 @@ def _symbolic_elementwise_jvp(rule: Elementwise, ops: Any, values: list, tangent
 
 def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
                              params: dict) -> Any:
-    """A vector with a Basis / Scaled tangent times a constant: direction j of ``W @ x``
-    is ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``, and that of
-    ``x @ W`` is ``t @ W``; the identity is skipped and scalings go onto W (``times``).
-    Other structural rules see the tangent written out."""
-    if rule.name == "matmul":
-        (a, b), (ta, tb) = values, tangents
-        # (a and b may be arrays or traced / wrapped values: jit traces this too)
-        if type(tb) in _SYMBOLIC and _absent(ta) and len(shape_of(b)) == 1:
-            nd = len(shape_of(a))
-            if nd == 1:
-                return tb.times(a)
-            if nd == 2:
-                return tb.times(backend_for((a,)).transpose(a, (1, 0)))
-        if type(ta) in _SYMBOLIC and _absent(tb) and len(shape_of(a)) == 1:
-            if len(shape_of(b)) in (1, 2):
-                return ta.times(b)
+    """A structural rule whose tangent, with one argument constant, is the other's tangent
+    times a constant M (``W @ x``: its ``tangent_map``): the structured tangent multiplies
+    by M itself (``times``), skipping the identity and putting scalings onto M. Other
+    structural rules see the tangent written out."""
+    if rule.tangent_map is not None:
+        for i, t in enumerate(tangents):
+            if type(t) in _SYMBOLIC and all(_absent(u) for j, u in enumerate(tangents) if j != i):
+                m = rule.tangent_map(values, i)
+                if m is not None:
+                    return t.times(m)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
 
 
@@ -797,3 +763,6 @@ def constant(x: Any) -> Dual:
     if isinstance(x, np.ndarray):
         return Dual(x, np.zeros_like(x, dtype=np.result_type(x, 1.0)))
     return Dual(float(x), 0.0)
+
+
+_install_operators()

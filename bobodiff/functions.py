@@ -15,7 +15,7 @@ from .forward import Dual
 from .forward import unary as forward_unary
 from .reverse import Tensor
 from .reverse import unary as reverse_unary
-from .rules import ELEMENTWISE, RULES
+from .rules import ELEMENTWISE, GENERIC, STRUCTURAL
 
 
 def _named(rule: Any) -> Any:
@@ -42,13 +42,14 @@ def _named(rule: Any) -> Any:
 
 _NAMED = [rule.name for rule in ELEMENTWISE.values() if rule.on_array is not None]
 globals().update({name: _named(ELEMENTWISE[name]) for name in _NAMED})
+# The structural ones with a public function (sum, reshape, ...): the generic backend's,
+# made from their entries with the signature of their NumPy primal.
+_STRUCTURAL = [rule.name for rule in STRUCTURAL.values() if rule.doc]
+globals().update({name: getattr(GENERIC, name) for name in _STRUCTURAL})
+for _name in _STRUCTURAL:
+    globals()[_name].__module__ = __name__
 
-__all__ = [*_NAMED, "sum", "mean", "reshape", "transpose", "matmul"]
-
-
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """Sum over ``axis`` (all axes by default)."""
-    return apply(RULES["sum"], (x,), {"axis": axis, "keepdims": keepdims})
+__all__ = [*_NAMED, *_STRUCTURAL, "mean"]
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -58,18 +59,3 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     import numpy as np
 
     return np.mean(x, axis=axis, keepdims=keepdims)
-
-
-def reshape(x: Any, shape: tuple[int, ...]) -> Any:
-    """``x`` with a new shape."""
-    return apply(RULES["reshape"], (x,), {"shape": tuple(shape)})
-
-
-def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
-    """``x`` with its axes permuted (reversed by default)."""
-    return apply(RULES["transpose"], (x,), {"axes": None if axes is None else tuple(axes)})
-
-
-def matmul(a: Any, b: Any) -> Any:
-    """Matrix product ``a @ b`` (NumPy semantics, vectors included)."""
-    return apply(RULES["matmul"], (a, b))

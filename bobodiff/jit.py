@@ -47,7 +47,16 @@ import numpy as np
 
 from ._state import new_level
 from .core import Wrapper, compute
-from .rules import ELEMENTWISE, MATH, NON_DIFFERENTIABLE, NUMPY, backend_for, shape_of
+from .rules import (
+    ELEMENTWISE,
+    MATH,
+    NON_DIFFERENTIABLE,
+    NUMPY,
+    RULES,
+    STRUCTURAL,
+    backend_for,
+    shape_of,
+)
 from .tree import flatten
 
 __all__ = ["jit", "Jitted", "TracerControlFlowError"]
@@ -125,8 +134,7 @@ class Tracer(Wrapper):
 
 
 # How each primitive is written out. Operands are names or literals.
-_INFIX = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-          "matmul": "{0} @ {1}", "neg": "-{0}"}
+_INFIX = {name: rule.infix for name, rule in RULES.items() if rule.infix}
 # Named functions printed as ``math.name`` / ``np.name`` (the rest are bound as globals):
 # those whose primal is the math function of that name (the program falls back to the
 # uncompiled function where math raises), or the NumPy ufunc itself.
@@ -149,7 +157,7 @@ class _Eq:
 
     ``refs`` are the operands: a traced value's name (also in ``operands``), a constant's
     global name, or a literal (``literals`` holds its number, None for the others). ``form``
-    says how :func:`_print` writes it: ``"infix"`` (``a + b``), ``"pow"`` (``a ** b``),
+    says how :func:`_print` writes it: ``"infix"`` (``a + b``, ``a ** b``),
     ``"dot"`` (``np.dot(a, b)``), ``"call"`` (``fn(a, b, key=value)``) or ``"float"``.
     """
 
@@ -186,8 +194,6 @@ def _print(eq: _Eq, refs: Sequence[str] | None = None) -> str:
     refs = eq.refs if refs is None else refs
     if eq.form == "infix":
         return _INFIX[eq.op].format(*refs)
-    if eq.form == "pow":
-        return f"{refs[0]} ** {refs[1]}"
     if eq.form == "dot":
         return f"np.dot({refs[0]}, {refs[1]})"
     if eq.form == "float":
@@ -269,11 +275,11 @@ class _Trace:
         if op == "pow" and backend is MATH and literals[1] == 2.0:  # x ** 2 is x * x
             op, form = "mul", "infix"
             refs, literals, traced = (refs[0],) * 2, (literals[0],) * 2, [traced[0]] * 2
-        elif op in _INFIX:
+        elif op in _INFIX and (op != "pow" or backend is NUMPY or _is_integral(literals[1])):
+            # (on floats, x ** y is written as such for an integral y only: Python's
+            # power of a negative float to a fractional one is complex, NumPy's is nan)
             form = "dot" if op == "matmul" and all(0 < np.ndim(v) <= 2 for v in values) \
                 else "infix"  # np.dot: BLAS for every 1-D/2-D case (see rules)
-        elif op == "pow" and (backend is NUMPY or _is_integral(literals[1])):
-            form = "pow"
         else:
             fn = self.function(backend, op)
             keywords = tuple(f"{key}={repr(v) if _is_simple_literal(v) else self.constant(v)}"
@@ -287,7 +293,8 @@ class _Trace:
 # Primitives computed point by point: on ghosts they are computed on one element.
 _POINTWISE = frozenset(ELEMENTWISE) | frozenset(NON_DIFFERENTIABLE)
 # Structural primitives NumPy computes on a ghost as a cheap view or a read of one element.
-_GHOST_SAFE = frozenset({"sum", "reshape", "transpose", "getitem", "broadcast_to"})
+_GHOST_SAFE = frozenset({"sum", "broadcast_to"}) | frozenset(
+    name for name, rule in STRUCTURAL.items() if rule.view)
 
 
 def _is_ghost(v: Any) -> bool:
@@ -593,12 +600,13 @@ def _emit(trace: _Trace, out: Any, level: int) -> tuple[list[_Eq], str]:
     return kept, result
 
 
-_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4}
+_PRECEDENCE = {name: rule.precedence for name, rule in RULES.items() if rule.infix}
 
 
 def _precedence(eq: _Eq) -> int:
-    if eq.op == "pow" and eq.form != "pow":
-        return 2  # a call, parenthesised as a product (kept so the programs read as before)
+    if eq.form == "call" and eq.op in _PRECEDENCE:
+        return 2  # an operator written as a call (x ** y on floats), parenthesised as a
+        # product (kept so the programs read as before)
     return _PRECEDENCE.get(eq.op, 5)  # 5: a call, which never needs parentheses
 
 
@@ -653,7 +661,8 @@ def _leaves(x: Any) -> list[Any]:
 
 
 # Primitives whose NumPy result may be a view of their first operand.
-_VIEWS = frozenset({"reshape", "transpose", "getitem", "broadcast_to"})
+_VIEWS = frozenset({"broadcast_to"}) | frozenset(
+    name for name, rule in STRUCTURAL.items() if rule.view)
 
 
 # -- the chunked program ------------------------------------------------------------------
@@ -729,8 +738,8 @@ def _helper_loop(jobs: queue.SimpleQueue) -> None:
 
 
 # The ufunc of each pointwise primitive, for the chunked programs' ``out=`` buffers.
-_UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
-           "neg": "np.negative", "pow": "np.power",
+_UFUNCS = {**{name: f"np.{rule.ufunc.__name__}" for name, rule in ELEMENTWISE.items()
+              if rule.ufunc is not None},
            **{name: f"np.{getattr(NUMPY, name).__name__}" for name in _NUMPY_FUNCTIONS}}
 
 

@@ -31,14 +31,11 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE, recording
-from .core import Wrapper, apply, compute
+from .core import Wrapper, apply, compute, level_operator, operator_methods
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL = (
-    RULES[n] for n in ("add", "sub", "mul", "div", "pow", "neg", "matmul")
-)
 
 
 class _Freed:
@@ -192,18 +189,9 @@ class Tensor(Wrapper):
         return np.asarray(self.data)
 
     # -- operators -------------------------------------------------------------------
-    # + - * and unary minus are made by _install_float_operators (below the class): on
-    # floats they build their node inline, with local derivatives read off the rule table.
-    def __truediv__(self, other: Any) -> Tensor:
-        if _same_level(self, other):
-            return _binary(_DIV, self, other, self._level)
-        return apply(_DIV, (self, other))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        if _same_level(self, other):
-            return _binary(_DIV, other, self, self._level)
-        return apply(_DIV, (other, self))
-
+    # Made by _install_operators (below the class), from the rule entries: on floats,
+    # + - * and unary minus build their node inline, with local derivatives read off the
+    # rule table; the others go straight to _binary for operands of this level.
     def __pow__(self, other: Any) -> Tensor:
         x = self.data
         if type(x) is float and type(other) is int:
@@ -222,17 +210,13 @@ class Tensor(Wrapper):
             return _binary(_POW, self, other, self._level)
         return apply(_POW, (self, other))
 
-    def __rpow__(self, other: Any) -> Tensor:
-        if _same_level(self, other):
-            return _binary(_POW, other, self, self._level)
-        return apply(_POW, (other, self))
-
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}{grad})"
 
 
 _NO_PARAMS: dict[str, Any] = {}
+_POW = RULES["pow"]  # Tensor.__pow__'s integer exponents on floats
 
 
 def _same_level(t: Tensor, other: Any) -> bool:
@@ -241,7 +225,9 @@ def _same_level(t: Tensor, other: Any) -> bool:
     return k is float or k is int or (k is Tensor and other._level == t._level)
 
 
-_MATH_OF = {rule.name: getattr(MATH, rule.name) for rule in (_ADD, _SUB, _MUL, _DIV, _POW)}
+# the binary operators on floats
+_MATH_OF = {rule.name: getattr(MATH, rule.name) for rule in RULES.values()
+            if type(rule) is Elementwise and rule.arity == 2 and rule.methods}
 _NUMBER = (float, int)
 
 
@@ -330,11 +316,13 @@ def _indent(code: str, spaces: int) -> str:
     return "".join(" " * spaces + line + "\n" for line in code.splitlines())
 
 
-def _make(name: str, source: str) -> Any:
-    """The function ``name`` defined by ``source``, with this module as its globals."""
+def _make(name: str, source: str, rule: Any = None) -> Any:
+    """The function ``name`` defined by ``source``, with this module as its globals (and
+    ``rule`` for the rule it computes: a closure's cell, as fast as a local)."""
     made: dict[str, Any] = {}
+    source = "def _outer(rule):\n" + _indent(source, 4) + f"    return {name}\n"
     exec(compile(source, f"<bobodiff.reverse {name}>", "exec"), globals(), made)  # noqa: S102
-    return made[name]
+    return made["_outer"](rule)
 
 
 class _Symbol:
@@ -345,11 +333,12 @@ class _Symbol:
 
 
 def _symbolic_partial(rule: Elementwise, i: int, operands: dict[str, str]) -> str | None:
-    """The local derivative ``i`` of a binary rule as Python text over the names in
+    """The local derivative ``i`` of a rule as Python text over the names in
     ``operands`` (x, y, out), when it is a constant or an operand; None otherwise."""
     symbols = {role: _Symbol(text) for role, text in operands.items()}
     try:
-        d = rule.partials[i](None, symbols["x"], symbols["y"], symbols["out"])
+        d = rule.partials[i](None, *(symbols[r] for r in ("x", "y")[: rule.arity]),
+                             symbols["out"])
     except AttributeError:  # it computes something: no inline fast path
         return None
     if d is ONE or d is MINUS_ONE:
@@ -357,21 +346,18 @@ def _symbolic_partial(rule: Elementwise, i: int, operands: dict[str, str]) -> st
     return d.text if isinstance(d, _Symbol) else None
 
 
-_OPERATORS = {"add": ("+", "__add__", "__radd__"), "sub": ("-", "__sub__", "__rsub__"),
-              "mul": ("*", "__mul__", "__rmul__")}
-
-
-def _float_operator(rule: Elementwise, symbol: str, method: str, reflected: bool) -> str:
-    """The source of ``Tensor.<method>``: ``self <symbol> other`` (``other <symbol> self``
-    when ``reflected``), with the float fast path inline and the general route after it."""
+def _float_operator(rule: Elementwise, method: str, reflected: bool) -> str | None:
+    """The source of ``Tensor.<method>``: ``self <op> other`` (``other <op> self`` when
+    ``reflected``), with the float fast path inline and the general route after it; None
+    when the rule's local derivatives are not constants or operands (``/``, ``**``)."""
     x, y = ("y", "x") if reflected else ("x", "y")  # the rule's x and y, by our names
-    out = f"{x} {symbol} {y}"
+    out = rule.infix.format(x, y)
     mine, theirs = (1, 0) if reflected else (0, 1)
     roles = {"x": x, "y": y, "out": "out"}
     d_self = _symbolic_partial(rule, mine, roles)
     d_other = _symbolic_partial(rule, theirs, roles)
-    if d_self is None or d_other is None:
-        raise AssertionError(f"rule {rule.name}: a float operator needs simple derivatives")
+    if not rule.infix or d_self is None or d_other is None:
+        return None
     level = "self._level"
     with_number = _FLOAT_NODE.format(out=out, level=level, p0="self", p1="None",
                                      d0=d_self, d1="None")
@@ -380,7 +366,6 @@ def _float_operator(rule: Elementwise, symbol: str, method: str, reflected: bool
         p1="other if other.requires_grad else None", d0=d_self, d1=d_other)
     recording = _RECORDING.format(level=level)
     args = "other, self" if reflected else "self, other"
-    rule_name = f"_{rule.name.upper()}"  # _ADD, _SUB, _MUL: the module's names for the rules
     source = [f"def {method}(self, other):", "    x = self.data", "    if type(x) is float:",
               "        k = type(other)", "        if k is float or k is int:",
               "            y = other", f"            if self.requires_grad and {recording}:",
@@ -394,32 +379,46 @@ def _float_operator(rule: Elementwise, symbol: str, method: str, reflected: bool
                    _indent(with_tensor, 16).rstrip("\n"),
                    f"            return _float_constant({out}, self._level)"]
     source += ["    if _same_level(self, other):",
-               f"        return _binary({rule_name}, {args}, self._level)",
-               f"    return apply({rule_name}, ({args},))"]
+               f"        return _binary(rule, {args}, self._level)",
+               f"    return apply(rule, ({args},))"]
     return "\n".join(source) + "\n"
 
 
-def _install_float_operators() -> None:
-    """Give Tensor its + - * (and reflected) and unary minus, and make _float_node and
-    unary, all from the one node template above."""
-    for name, (symbol, method, reflected_method) in _OPERATORS.items():
-        rule = RULES[name]
-        for m, reflected in ((method, False), (reflected_method, True)):
-            fn = _make(m, _float_operator(rule, symbol, m, reflected))
-            fn.__qualname__ = f"Tensor.{m}"
-            setattr(Tensor, m, fn)
+def _unary_operator(rule: Elementwise, method: str) -> Any:
+    """A unary operator (unary minus) with its float node inline."""
+    d = _symbolic_partial(rule, 0, {"x": "x", "out": "out"})
     level = "self._level"
-    neg = _make("__neg__", "def __neg__(self):\n    x = self.data\n    if type(x) is float:\n"
-                f"        if self.requires_grad and {_RECORDING.format(level=level)}:\n"
-                + _indent(_FLOAT_NODE.format(out="-x", level=level, p0="self", p1="None",
-                                             d0="-1.0", d1="None"), 12)
-                + "        return _float_constant(-x, self._level)\n"
-                "    return apply(_NEG, (self,))\n")
-    neg.__qualname__ = "Tensor.__neg__"
-    Tensor.__neg__ = neg
+    out = rule.infix.format("x")
+    return _make(method, f"def {method}(self):\n    x = self.data\n    if type(x) is float:\n"
+                 f"        if self.requires_grad and {_RECORDING.format(level=level)}:\n"
+                 + _indent(_FLOAT_NODE.format(out=out, level=level, p0="self", p1="None",
+                                              d0=d, d1="None"), 12)
+                 + f"        return _float_constant({out}, self._level)\n"
+                 "    return apply(rule, (self,))\n", rule)
 
 
-_install_float_operators()
+def _install_operators() -> None:
+    """Give Tensor its operators from the rule entries (``@`` and ``abs`` are Wrapper's),
+    all with the float fast path made from the one node template above; a method the
+    class defines itself (``**``, for its integer exponents) is kept."""
+    for rule in RULES.values():
+        if type(rule) is not Elementwise or not rule.methods:
+            continue
+        for method, reflected in operator_methods(rule):
+            if method in vars(Tensor):
+                continue
+            if rule.arity == 1:
+                fn = _unary_operator(rule, method) if rule.infix else None
+            else:
+                source = _float_operator(rule, method, reflected)
+                fn = (_make(method, source, rule) if source is not None
+                      else level_operator(rule, reflected, _same_level, _binary))
+            if fn is not None:
+                fn.__name__, fn.__qualname__ = method, f"Tensor.{method}"
+                setattr(Tensor, method, fn)
+
+
+_install_operators()
 
 _float_node = _make("_float_node", """\
 def _float_node(out, level, p0, p1, d0, d1):

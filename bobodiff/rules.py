@@ -339,6 +339,14 @@ class Elementwise:
     on_array: Callable[..., Any] | None = None
     #: The docstring of the public function ``bobodiff.<name>`` made from this entry.
     doc: str = ""
+    #: An operator's special methods, given to Dual, Tensor and the jit's Tracer
+    #: (``("__add__", "__radd__")``: the second one reflected).
+    methods: tuple[str, ...] = ()
+    #: How the jit and ``explain`` print an operator (``"{0} + {1}"``), its precedence
+    #: there (higher binds tighter), and the ufunc a chunked program writes it with.
+    infix: str = ""
+    precedence: int = 5
+    ufunc: Any = None
     arity: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -360,6 +368,23 @@ class Structural:
     vjp: Callable[..., tuple[Any, ...]]
     params: tuple[str, ...] = field(default=())
     arity: int = 1
+    #: The wrappers' methods made from this entry: an operator's special methods
+    #: (``__matmul__``), or an array method (``x.sum(axis)``) named like the primitive.
+    methods: tuple[str, ...] = ()
+    #: Parameters given as a sequence: a list becomes a tuple, and the array method takes
+    #: them as separate arguments too (``x.reshape(2, 3)``).
+    sequences: tuple[str, ...] = ()
+    #: The rule has a public function ``bobodiff.<name>`` (with this docstring).
+    doc: str = ""
+    #: NumPy's result may be a view of the first operand (so it is cheap on a broadcast
+    #: array, and shares its memory).
+    view: bool = False
+    #: ``tangent_map(values, i)``: when only argument ``i`` carries a tangent t (directions
+    #: first), a constant M with the output's tangent ``t @ M``, or None. Forward mode's
+    #: structured tangents (Basis, Scaled) use it to skip writing out the identity.
+    tangent_map: Callable[..., Any] | None = None
+    infix: str = ""
+    precedence: int = 5
 
 
 def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
@@ -385,13 +410,19 @@ def _pow_exponent_partial(o: Any, x: Any, y: Any, out: Any) -> Any:
 # --------------------------------------------------------------------------------------
 
 _ELEMENTWISE = [
-    Elementwise("add", (lambda o, x, y, out: ONE, lambda o, x, y, out: ONE)),
-    Elementwise("sub", (lambda o, x, y, out: ONE, lambda o, x, y, out: MINUS_ONE)),
-    Elementwise("mul", (lambda o, x, y, out: y, lambda o, x, y, out: x)),
+    Elementwise("add", (lambda o, x, y, out: ONE, lambda o, x, y, out: ONE),
+                methods=("__add__", "__radd__"), infix="{0} + {1}", precedence=1, ufunc=np.add),
+    Elementwise("sub", (lambda o, x, y, out: ONE, lambda o, x, y, out: MINUS_ONE),
+                methods=("__sub__", "__rsub__"), infix="{0} - {1}", precedence=1,
+                ufunc=np.subtract),
+    Elementwise("mul", (lambda o, x, y, out: y, lambda o, x, y, out: x),
+                methods=("__mul__", "__rmul__"), infix="{0} * {1}", precedence=2,
+                ufunc=np.multiply),
     Elementwise(
         "div",
         (lambda o, x, y, out: o.div(1.0, y), lambda o, x, y, out: o.neg(o.div(out, y))),
-        domain="nonzero",
+        domain="nonzero", methods=("__truediv__", "__rtruediv__"), infix="{0} / {1}",
+        precedence=2, ufunc=np.divide,
     ),
     Elementwise(
         "pow",
@@ -399,7 +430,8 @@ _ELEMENTWISE = [
             lambda o, x, y, out: _pow_base_partial(o, x, y),
             _pow_exponent_partial,
         ),
-        domain="positive",
+        domain="positive", methods=("__pow__", "__rpow__"), infix="{0} ** {1}", precedence=4,
+        ufunc=np.power,
     ),
     Elementwise("maximum", (
         lambda o, x, y, out: o.maxgrad(x, y),
@@ -407,7 +439,8 @@ _ELEMENTWISE = [
     ), domain="away_from_kinks", on_float=lambda x, y: x if x >= y else y,
         on_array=np.maximum, doc="Elementwise maximum; where x == y the gradient is split half "
                                  "and half."),
-    Elementwise("neg", (lambda o, x, out: MINUS_ONE,)),
+    Elementwise("neg", (lambda o, x, out: MINUS_ONE,), methods=("__neg__",), infix="-{0}",
+                precedence=3, ufunc=np.negative),
     Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0),
                 on_float=math.sin, on_array=np.sin, doc="Sine, elementwise."),
     Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0),
@@ -441,7 +474,7 @@ _ELEMENTWISE = [
                 on_float=lambda x: x if x > 0.0 else 0.0, on_array=lambda x: np.maximum(x, 0),
                 doc="max(x, 0), elementwise; derivative 0 at 0."),
     Elementwise("abs", (lambda o, x, out: o.sign(x),), domain="away_from_kinks",
-                on_float=abs, on_array=np.abs,
+                on_float=abs, on_array=np.abs, methods=("__abs__",),
                 doc="Absolute value, elementwise; derivative 0 at 0."),
 ]
 
@@ -616,18 +649,40 @@ def _matmul_vjp(o, g, args, out, p, needs=(True, True)):
     return ga, gb
 
 
+def _matmul_tangent_map(values, i):
+    """``W @ x`` with a tangent on the vector x only: direction j of the output is
+    ``W @ t_j``, so the batched tangent (directions first) is ``t @ W.T``; that of ``x @ W``
+    is ``t @ W``. (W and x may be arrays or traced / wrapped values: jit traces this too.)"""
+    a, b = values
+    if i == 1 and len(shape_of(b)) == 1:
+        nd = len(shape_of(a))
+        return a if nd == 1 else (_swap(backend_for((a,)), a) if nd == 2 else None)
+    if i == 0 and len(shape_of(a)) == 1 and len(shape_of(b)) in (1, 2):
+        return b
+    return None
+
+
 def _swap(o, x):
     nd = len(o.shape(x))
     return o.transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
 _STRUCTURAL = [
-    Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims")),
-    Structural("reshape", _reshape_jvp, _reshape_vjp, params=("shape",)),
-    Structural("transpose", _transpose_jvp, _transpose_vjp, params=("axes",)),
-    Structural("getitem", _getitem_jvp, _getitem_vjp, params=("index",)),
-    Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index")),
-    Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2),
+    Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims"), methods=("sum",),
+               doc="Sum over ``axis`` (all axes by default)."),
+    Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, params=("shape",),
+               methods=("reshape",), sequences=("shape",), doc="``x`` with a new shape."),
+    Structural("transpose", _transpose_jvp, _transpose_vjp, view=True, params=("axes",),
+               methods=("transpose",), sequences=("axes",),
+               doc="``x`` with its axes permuted (reversed by default)."),
+    Structural("getitem", _getitem_jvp, _getitem_vjp, view=True, params=("index",),
+               methods=("__getitem__",)),
+    Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index"),
+               sequences=("shape",)),
+    Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2, methods=("__matmul__", "__rmatmul__"),
+               tangent_map=_matmul_tangent_map,
+               infix="{0} @ {1}", precedence=2,
+               doc="Matrix product ``a @ b`` (NumPy semantics, vectors included)."),
 ]
 
 @dataclass(frozen=True)
