@@ -121,15 +121,19 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     variant = spec["variant"]
     problem = make_problem(spec)
     base_rss = _current_rss_mb()
+    loaded = set(sys.modules)
     workload = build_workload(spec, problem)
     first, first_seconds = first_call(workload.run)
+    # what building and the first call imported (in import order), so that a warm
+    # interpreter can import it before forking the cell's later processes
+    imported = [name for name in sys.modules if name not in loaded]
     got = workload.fetch(first)
     del first
     error, message = compare(got, experiment.reference(variant, problem),
                              experiment.output_names(variant), spec["dtype"])
     del got
     result = {"max_error": error, "base_rss_mb": base_rss, "description": workload.description,
-              "first_call_seconds": first_seconds}
+              "first_call_seconds": first_seconds, "imported": imported}
     if message is not None:
         return {**result, "status": "error", "values": [],
                 "message": f"wrong result, not timed: {message}"}

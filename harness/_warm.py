@@ -1,11 +1,12 @@
 """A warm interpreter: imports once, then forks one process per cell (see harness.supervise).
 
-Run as ``python -m harness._warm PACKAGE...``. It imports NumPy, the harness's cell code and
-registries and the given packages, writes ``{"ready": ...}`` on stdout, then for each request
-line ``{"spec": ..., "log": ...}`` forks a child that runs the cell exactly as
-``python -m harness._cell`` would (harness._cell.run_spec), its output in the log file, and
-replies ``{"pid": ...}`` at once and ``{"pid": ..., "returncode": ...}`` when the child ends.
-Nothing is timed or run here before the fork: the child's first call is its own.
+Run as ``python -m harness._warm PACKAGE... [-- MODULE...]``. It imports NumPy, the harness's
+cell code and registries, the given packages and (best effort) the modules after ``--``,
+refuses to serve if that left it with more than one thread, writes ``{"ready": ...}`` on
+stdout, then for each request line ``{"spec": ..., "log": ...}`` forks a child that runs the
+cell exactly as ``python -m harness._cell`` would (harness._cell.run_spec), its output in the
+log file, and replies ``{"pid": ...}`` at once and ``{"pid": ..., "returncode": ...}`` when the
+child ends. Nothing is timed or run here before the fork: the child's first call is its own.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def _child(request: dict[str, Any], warm_pid: int) -> None:
         os._exit(code)
 
 
+def _split(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """PACKAGE... [-- MODULE...]: the packages that must import, then modules to preload."""
+    if "--" not in arguments:
+        return arguments, []
+    at = arguments.index("--")
+    return arguments[:at], arguments[at + 1:]
+
+
 def main(packages: list[str]) -> int:
     """Import, announce readiness, then serve fork requests until stdin closes."""
     die_with_parent()
@@ -65,8 +74,18 @@ def main(packages: list[str]) -> int:
 
     engine_registry()
     experiment_registry()
-    for package in packages:
+    required, preload = _split(packages)
+    for package in required:
         importlib.import_module(package)
+    for name in preload:  # what a cell's first process imported lazily: best effort
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (e.g. a module made at run time, not importable)
+            continue
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1
+    if threads > 1:  # forking a threaded process can deadlock the child: refuse
+        _reply({"ready": False, "message": f"{threads} threads after the imports"})
+        return 1
     _reply({"ready": True, "import_seconds": time.perf_counter() - start})
     warm_pid = os.getpid()
     for line in sys.stdin:

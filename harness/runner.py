@@ -126,7 +126,8 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
     """Run one cell in its own process; return its result dict.
 
     With spec["start"] == "fork" (run.start, the default) the process is forked from a warm
-    interpreter that has imported the engine's packages (harness.supervise.WarmPool), else
+    interpreter that has imported the engine's packages and the modules spec["preload"]
+    names (harness.supervise.WarmPool), else
     (or if no warm interpreter can serve) it is a fresh ``python -m harness._cell``. A
     profiler passes its own command that ends by running harness._cell (e.g.
     ``python -m cProfile -o cell.prof -m harness._cell``); the instruction metric runs the
@@ -139,12 +140,13 @@ def spawn_cell(spec: dict[str, Any], timeout: float, threads: int,
         if metric == "instructions" and command == CELL_COMMAND:
             spec["callgrind_out"] = str(Path(tmp) / "callgrind.out")
             command = callgrind_command(spec["callgrind_out"])
+        preload = tuple(spec.pop("preload", ()))
         outcome = None
         # Under a memory limit the whole process, imports included, must fit: start fresh.
         if (spec.get("start") == "fork" and command == CELL_COMMAND
                 and not int(spec.get("memory_limit_mb", 0))):
             packages = tuple(engine_registry()[spec["engine"]].requires)
-            outcome = WARM.run(spec, packages, threads, log_path, timeout)
+            outcome = WARM.run(spec, packages, threads, log_path, timeout, preload)
         if outcome is None:
             outcome = run_child(command, log_path, timeout, child_env(threads, metric),
                                 stdin=json.dumps(spec).encode())
@@ -224,6 +226,8 @@ def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0,
     run = config["run"]
     attempts = []
     spec = {**cell_spec(cell, config), "round": round_index, **_calibration(calibrated)}
+    if round_index > 0:
+        spec["preload"] = _learn_imports(cell, calibrated)
     for _ in range(1 + int(run["remeasure"])):
         result = spawn_cell(spec, run["timeout_seconds"], run["threads"])
         attempts.append(result)
@@ -242,6 +246,21 @@ def _calibration(result: dict[str, Any] | None) -> dict[str, Any]:
     if not values or not loops:
         return {}
     return {"loops": int(loops), "repeat_seconds": float(min(values)) * int(loops)}
+
+
+# (engine, experiment, variant) -> the modules its first measured process imported while it
+# built the workload and made its first call (torch.func's first call imports torch._dynamo:
+# 800 modules, 1-3 s). Later rounds fork from a warm interpreter that imported them already:
+# their processes then hold what a fresh process holds after its first call, sooner. A
+# cell's first process never gets them, so its first_call_seconds keeps the lazy imports.
+LEARNED_IMPORTS: dict[tuple[str, str, str], tuple[str, ...]] = {}
+
+
+def _learn_imports(cell: Cell, first: dict[str, Any] | None) -> tuple[str, ...]:
+    key = (cell.engine, cell.experiment, cell.variant)
+    if key not in LEARNED_IMPORTS and first and first.get("status") == "ok":
+        LEARNED_IMPORTS[key] = tuple(first.get("imported") or ())
+    return LEARNED_IMPORTS.get(key, ())
 
 
 def _disturbed(result: dict[str, Any], run: dict[str, Any]) -> bool:
@@ -343,6 +362,7 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
     done = finished_cells(raw) if resume else set()
     cells = [cell for cell in plan(config) if cell.cell_id not in done]
     run_id = run_dir.name
+    LEARNED_IMPORTS.clear()
     append_lines(raw, [{"kind": "env", "run_id": run_id, "started": now_iso(),
                         "config_path": config_path, "resumed": resume, "config": config,
                         **describe(config["run"]["threads"])}])

@@ -129,21 +129,26 @@ class WarmInterpreter:
     independent interpreters (different hash seeds and address-space layouts).
     """
 
-    def __init__(self, packages: tuple[str, ...], env: dict[str, str]):
+    def __init__(self, packages: tuple[str, ...], env: dict[str, str],
+                 preload: tuple[str, ...] = ()):
         self.packages = packages
         # Its own output (import warnings) is dropped: a forked cell writes to its cell's
         # log, and an interpreter that fails to start is replaced by a fresh process, whose
         # log then tells why.
         self.process = subprocess.Popen(
-            [*WARM_COMMAND, *packages], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [*WARM_COMMAND, *packages, *(("--", *preload) if preload else ())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env=env, cwd=PROJECT_ROOT, start_new_session=True)
         CHILDREN.add(self.process)
         self.buffer = b""
         try:
             self.ready = self._receive(time.monotonic() + READY_SECONDS)
-        except WarmError:
+            if not self.ready.get("ready"):
+                raise WarmError(f"warm interpreter {packages} refused: "
+                                f"{self.ready.get('message')}")
+        except (WarmError, TimeoutError) as error:
             self.close()
-            raise
+            raise WarmError(f"warm interpreter {packages} not ready: {error}") from error
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -209,7 +214,8 @@ class WarmInterpreter:
 
 
 class WarmPool:
-    """Warm interpreters by (packages, threads, round, calling thread), started on first use.
+    """Warm interpreters by (packages, preloaded modules, threads, round, calling thread),
+    started on first use.
 
     One per round of processes (see WarmInterpreter) and per runner thread (run.jobs > 1:
     an interpreter serves one cell at a time). An interpreter that fails is dropped and the
@@ -222,23 +228,26 @@ class WarmPool:
         self.failures: list[str] = []
 
     def run(self, spec: dict[str, Any], packages: tuple[str, ...], threads: int,
-            log_path: Path, timeout: float) -> tuple[int | None, bool] | None:
-        """Run the cell in a process forked from a warm interpreter; None if none could
-        serve it (the caller then starts a fresh process)."""
-        key = (packages, threads, int(spec.get("round", 0)), threading.get_ident())
+            log_path: Path, timeout: float,
+            preload: tuple[str, ...] = ()) -> tuple[int | None, bool] | None:
+        """Run the cell in a process forked from a warm interpreter that imported
+        ``packages`` (and, best effort, ``preload``); None if none could serve it (the
+        caller then starts a fresh process)."""
+        key = (packages, preload, threads, int(spec.get("round", 0)), threading.get_ident())
         try:
-            interpreter = self._get(key, packages, threads)
+            interpreter = self._get(key, packages, threads, preload)
             return interpreter.run(spec, log_path, timeout)
         except WarmError as error:
             self.failures.append(str(error))
             self._drop(key)
             return None
 
-    def _get(self, key: tuple, packages: tuple[str, ...], threads: int) -> WarmInterpreter:
+    def _get(self, key: tuple, packages: tuple[str, ...], threads: int,
+             preload: tuple[str, ...]) -> WarmInterpreter:
         with self.lock:
             interpreter = self.interpreters.get(key)
         if interpreter is None or interpreter.process.poll() is not None:
-            interpreter = WarmInterpreter(packages, child_env(threads))
+            interpreter = WarmInterpreter(packages, child_env(threads), preload)
             with self.lock:
                 self.interpreters[key] = interpreter
         return interpreter

@@ -52,10 +52,10 @@ def test_a_forked_cell_checks_and_times_like_a_fresh_one(warm):
 def test_each_round_forks_from_its_own_interpreter(warm):
     config = _config(start="fork")
     runner.measure_cell(CELL, config, "run")
-    pids = {key[2]: interpreter.process.pid for key, interpreter in warm.interpreters.items()}
+    pids = {key[3]: interpreter.process.pid for key, interpreter in warm.interpreters.items()}
     assert sorted(pids) == [0, 1, 2] and len(set(pids.values())) == 3
     runner.measure_cell(Cell("E3", "jvp", "floor", 20, "float64"), config, "run")
-    again = {key[2]: interpreter.process.pid for key, interpreter in warm.interpreters.items()}
+    again = {key[3]: interpreter.process.pid for key, interpreter in warm.interpreters.items()}
     assert again == pids  # the next cell reuses them: imports paid once per round
 
 
@@ -97,3 +97,27 @@ def test_a_forked_cell_past_its_timeout_is_killed_and_the_interpreter_serves_on(
     assert warm.run(spec, (), 1, tmp_path / "ok.log", 60) == (0, False)
     assert Path(spec["result_path"]).exists() and warm.failures == []
     assert list(warm.interpreters.values()) == [interpreter]  # the same one served on
+
+
+def test_later_rounds_fork_from_interpreters_that_preloaded_the_first_processes_imports(
+        warm):
+    pytest.importorskip("torch")
+    cell = Cell("E3", "jvp", "torch", 1, "float64")
+    line = runner.measure_cell(cell, _config(engines=["torch"], start="fork"), "run")[-1]
+    assert line["status"] == "ok" and line["processes"] == 3, line["message"]
+    preloads = {key[3]: key[1] for key in warm.interpreters}
+    assert preloads[0] == ()  # the first process imports lazily, as a fresh one would
+    # torch.func's first call imports torch._dynamo: later rounds have it imported already
+    assert "torch._dynamo" in preloads[1] and preloads[1] == preloads[2]
+
+
+def test_a_warm_interpreter_left_with_threads_after_its_imports_refuses_to_fork(
+        tmp_path, monkeypatch):
+    (tmp_path / "starts_a_thread.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    pool = WarmPool()
+    outcome = pool.run({"engine": "floor", "round": 0}, (), 1, tmp_path / "log", 30,
+                       preload=("starts_a_thread",))
+    assert outcome is None and "2 threads" in pool.failures[0]
