@@ -119,6 +119,7 @@ ENGINE = Engine(
     name="bobodiff-reverse",
     description="bobodiff reverse mode, vectorized Tensors over NumPy arrays",
     requires=("bobodiff",),
+    family="bobodiff", distribution="bobodiff", capabilities=frozenset({"reverse-mode"}),
     availability=lambda: bobodiff_missing("Tensor", "sin", "sigmoid", "tanh"),
     builders={
         ("E1", "loop"): build_e1_loop,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines import Engine, Workload, cast, loop_workload
+from harness.engines import ArrayAPI, Engine, Workload, cast, loop_workload
 from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -137,7 +137,39 @@ def _jax_e3(full_gradient: bool):
     return build
 
 
+def jax_api(options: dict[str, Any]) -> ArrayAPI:
+    """jax.numpy, and jax.hessian / jvp-of-grad, each jitted (compiled at the first call:
+    the warm-up)."""
+    jax, jnp = _jax(options)
+
+    def hessian(f: Any) -> Any:
+        return jax.jit(jax.hessian(f))
+
+    jitted: dict[Any, Any] = {}
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        if g not in jitted:
+            jitted[g] = jax.jit(lambda x, v: jax.jvp(jax.grad(g), (x,), (v,))[1])
+        return jitted[g](x, v).block_until_ready()
+
+    return ArrayAPI(jnp, jnp.asarray, np.asarray, {"hessian": hessian, "hvp": hvp},
+                    {"hessian": "jit(jax.hessian)", "hvp": "jit(jvp of grad)"})
+
+
 # ------------------------------------------------------------------------------ HIPS autograd
+
+
+def autograd_api(options: dict[str, Any]) -> ArrayAPI:
+    """autograd.numpy; autograd.hessian, and make_hvp (reverse-over-reverse: autograd's
+    forward mode covers few primitives)."""
+    import autograd
+    import autograd.numpy as anp
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        return autograd.make_hvp(g)(x)[0](v)
+
+    return ArrayAPI(anp, np.asarray, np.asarray, {"hessian": autograd.hessian, "hvp": hvp},
+                    {"hessian": "autograd.hessian", "hvp": "make_hvp (reverse over reverse)"})
 
 
 def autograd_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -366,22 +398,30 @@ def micrograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Workl
                     "gradient in one pass; tanh added as a micrograd node)")
 
 
-ENGINES = [
-    Engine(name="jax", description="JAX (CPU, float64, compiled ahead of time)",
-           requires=("jax",),
-           builders={("E1", "loop"): jax_e1_loop, ("E1", "batch"): jax_e1_batch,
-                     ("E2", "step"): jax_e2_step, ("E3", "jvp"): _jax_e3(False),
-                     ("E3", "grad"): _jax_e3(True)}),
-    Engine(name="autograd", description="HIPS autograd", requires=("autograd",),
-           builders={("E1", "loop"): autograd_e1_loop, ("E1", "batch"): autograd_e1_batch,
-                     ("E2", "step"): autograd_e2_step, ("E3", "grad"): autograd_e3_grad},
-           not_meaningful={("E3", "jvp"): "HIPS autograd is timed in reverse mode only here "
-                           "(its E3 reading is grad)"}),
-    Engine(name="micrograd", description="micrograd (one Value per scalar; sin, cos, exp, log, "
-           "sigmoid, tanh added by the adapter)", requires=("micrograd",),
-           builders={("E1", "loop"): micrograd_e1_loop, ("E2", "step"): micrograd_e2_step,
-                     ("E3", "grad"): micrograd_e3_grad},
-           not_meaningful={("E1", "batch"): "micrograd works on Python scalars only",
-                           ("E3", "jvp"): "micrograd is reverse mode only (E3 reading: grad)"},
-           size_limit=micrograd_size_reason),
-]
+JAX = Engine(name="jax", description="JAX (CPU, float64, compiled ahead of time)",
+             requires=("jax",), family="jax",
+             capabilities=frozenset({"reverse-mode", "forward-mode", "compiled", "hessian",
+                                     "hvp"}),
+             api=jax_api,
+             builders={("E1", "loop"): jax_e1_loop, ("E1", "batch"): jax_e1_batch,
+                       ("E2", "step"): jax_e2_step, ("E3", "jvp"): _jax_e3(False),
+                       ("E3", "grad"): _jax_e3(True)})
+AUTOGRAD = Engine(name="autograd", description="HIPS autograd", requires=("autograd",),
+                  family="autograd",
+                  capabilities=frozenset({"reverse-mode", "hessian", "hvp"}), api=autograd_api,
+                  builders={("E1", "loop"): autograd_e1_loop,
+                            ("E1", "batch"): autograd_e1_batch,
+                            ("E2", "step"): autograd_e2_step, ("E3", "grad"): autograd_e3_grad},
+                  not_meaningful={("E3", "jvp"): "HIPS autograd is timed in reverse mode only "
+                                  "here (its E3 reading is grad)"})
+MICROGRAD = Engine(name="micrograd", description="micrograd (one Value per scalar; sin, cos, "
+                   "exp, log, sigmoid, tanh added by the adapter)", requires=("micrograd",),
+                   family="micrograd", capabilities=frozenset({"reverse-mode"}),
+                   builders={("E1", "loop"): micrograd_e1_loop,
+                             ("E2", "step"): micrograd_e2_step,
+                             ("E3", "grad"): micrograd_e3_grad},
+                   not_meaningful={("E1", "batch"): "micrograd works on Python scalars only",
+                                   ("E3", "jvp"): "micrograd is reverse mode only (E3 reading: "
+                                   "grad)"},
+                   size_limit=micrograd_size_reason)
+ENGINES = [JAX, AUTOGRAD, MICROGRAD]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.engines import Engine, Workload, fetch_loop, loop_over, points_of
+from harness.engines import ArrayAPI, Engine, Workload, fetch_loop, loop_over, points_of
 from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -19,6 +19,19 @@ def _torch(options: dict[str, Any]) -> tuple[Any, Any]:
 
     torch.set_num_threads(int(options["threads"]))
     return torch, getattr(torch, options["dtype"])
+
+
+def torch_api(options: dict[str, Any]) -> ArrayAPI:
+    """torch as the namespace; torch.func.hessian, and torch.func.jvp of torch.func.grad."""
+    torch, dtype = _torch(options)
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        return torch.func.jvp(torch.func.grad(g), (x,), (v,))[1]
+
+    return ArrayAPI(torch, lambda a: torch.as_tensor(a, dtype=dtype),
+                    lambda t: t.detach().numpy(), {"hessian": torch.func.hessian, "hvp": hvp},
+                    {"hessian": "torch.func.hessian (jacfwd of jacrev)",
+                     "hvp": "torch.func.jvp of torch.func.grad"})
 
 
 def _detached(tensors: list[Any]) -> list[Any]:
@@ -119,6 +132,9 @@ ENGINE = Engine(
     name="torch",
     description="PyTorch on CPU (autograd; torch.func for forward mode)",
     requires=("torch",),
+    family="torch",
+    capabilities=frozenset({"reverse-mode", "forward-mode", "hessian", "hvp"}),
+    api=torch_api,
     builders={
         ("E1", "loop"): build_e1_loop,
         ("E1", "batch"): build_e1_batch,

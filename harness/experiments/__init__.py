@@ -7,6 +7,10 @@ and computes the float64 reference result every engine is checked against.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +68,34 @@ class Experiment:
         """Names of the arrays of a result, used in mismatch messages."""
         return self.OUTPUT_NAMES
 
+    # Workloads written once: workload -> the capability (transform) it needs of an engine.
+    # An engine without a builder of its own for such a workload runs ``written_once`` on its
+    # ArrayAPI; the floor runs ``floor_workload`` (the hand-written one).
+    WRITTEN_ONCE: dict[str, str] = {}
+
+    def written_once(self, workload: str, api: Any, problem: dict[str, Any],
+                     options: dict[str, Any]) -> Any:
+        """The timed Workload of ``workload`` on an engine's ArrayAPI."""
+        raise NotImplementedError(f"{self.NAME} writes no workload once")
+
+    def floor_workload(self, workload: str, problem: dict[str, Any],
+                       options: dict[str, Any]) -> Any:
+        """The hand-written floor's Workload of ``workload``."""
+        raise NotImplementedError(f"{self.NAME} has no hand-written floor of {workload}")
+
+
+# Engines of one graph node (or dual number) per scalar: E2 and E3 bound their sizes by
+# their own scalar_* keys (see Engine.capabilities).
+SCALAR_GRAPH = "scalar-graph"
+
+
+def engine_capabilities(engine: str) -> frozenset[str]:
+    """The capabilities ``engine`` declares (empty for an unknown name)."""
+    from harness.engines import registry as engine_registry
+
+    adapter = engine_registry().get(engine)
+    return adapter.capabilities if adapter else frozenset()
+
 
 def engine_size_reason(engine: str, experiment: str, variant: str, size: int) -> str | None:
     """Why ``engine`` cannot run this cell at ``size`` (e.g. micrograd's recursion), or None."""
@@ -102,10 +134,13 @@ def compare(got: list[Any], expected: list[np.ndarray], names: tuple[str, ...],
     return worst, message
 
 
+@functools.cache
 def registry() -> dict[str, Experiment]:
-    """Return every experiment by name (E1, E2, E3)."""
-    from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
-
-    experiments = [e1_function.EXPERIMENT, e2_network_reverse.EXPERIMENT,
-                   e3_network_forward.EXPERIMENT]
+    """Return every experiment by name, found as asv finds benchmarks: each module of this
+    package named ``e<number>_...`` that defines ``EXPERIMENT``, in the order of its number.
+    A new experiment is one new file here."""
+    modules = [info.name for info in pkgutil.iter_modules(__path__)
+               if re.fullmatch(r"e\d+_\w+", info.name)]
+    modules.sort(key=lambda name: int(re.match(r"e(\d+)", name).group(1)))
+    experiments = [importlib.import_module(f"{__name__}.{name}").EXPERIMENT for name in modules]
     return {experiment.NAME: experiment for experiment in experiments}

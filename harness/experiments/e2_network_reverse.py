@@ -14,10 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment, engine_size_reason
+from harness.experiments import (
+    SCALAR_GRAPH,
+    Experiment,
+    engine_capabilities,
+    engine_size_reason,
+)
 from harness.params import Param
 
-SCALAR_ENGINE = "bobodiff-scalar"
+SCALAR_ENGINES = f"engines of one node per scalar (capability {SCALAR_GRAPH})"
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -65,8 +70,8 @@ class E2NetworkReverse(Experiment):
         "sizes": Param("int_list", [1, 10, 100, 300, 600, 1000], "n (inputs = hidden units)",
                        1, 4000),
         "batches": Param("int_list", [1, 64], "batch sizes of the step reading", 1, 4096),
-        "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_ENGINE}", 1, 4000),
-        "scalar_batches": Param("int_list", [1], f"batch sizes measured for {SCALAR_ENGINE} "
+        "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_ENGINES}", 1, 4000),
+        "scalar_batches": Param("int_list", [1], f"batch sizes measured for {SCALAR_ENGINES} "
                                 "(a batch of B is B scalar graphs)", 1, 4096),
     }
     OUTPUT_NAMES = ("y", "dL/dW1", "dL/db1", "dL/dw2", "dL/db2")
@@ -102,7 +107,7 @@ class E2NetworkReverse(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
-        if engine != SCALAR_ENGINE:
+        if SCALAR_GRAPH not in engine_capabilities(engine):
             return engine_size_reason(engine, self.NAME, variant, size)
         if size > params["scalar_max_n"]:
             return (f"n={size} is above E2.scalar_max_n={params['scalar_max_n']} "
