@@ -11,7 +11,8 @@ import functools
 import importlib
 import pkgutil
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,13 +31,56 @@ class Reading:
     calls_per_op: int = 1
 
 
+@dataclass(frozen=True)
+class Bars:
+    """A panel of a bar plot: one bar per engine of one reading."""
+
+    variant: str
+    column: str  # a summary.csv column: "per_call_us", "extrapolated_10M_s", "median_s"
+    label: str  # the axis label
+    unit: str = "calls"  # what the reading's size counts: "calls" or "points"
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What an experiment's part of the report shows; harness/report draws exactly this.
+
+    plot: "bars" (one panel per ``bars`` entry), "time_vs_n" (a log-log panel per reading,
+    one line per engine) or "" (tables only). ``marks`` are published figures drawn on bar
+    panels, (variant, engine, value in the panel's unit, label); ``curves`` published times
+    by n drawn on time-vs-n panels, {variant: {framework: {n: ms}}}, in the colour of
+    ``curve_colors[framework]``'s engine. ``extrapolate``: per-call times scaled to the
+    report's 10M calls (summary column extrapolated_10M_s). ``growth_fit``: a log-log slope
+    per reading and engine. ``engines_table``: the readings set side by side per engine.
+    ``beside(summary, experiment)`` -> (paragraphs, tables) sets the published figures
+    beside this run's; ``pivot``: time and ratio tables by n for every reading.
+    """
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    plot: str = ""
+    plot_file: str = ""
+    bars: tuple[Bars, ...] = ()
+    marks: tuple[tuple[str, str, float, str], ...] = ()
+    curves: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    curve_colors: dict[str, str] = field(default_factory=dict)
+    size_label: str = "n"
+    extrapolate: bool = False
+    growth_fit: bool = False
+    engines_table: tuple[str, ...] = ()
+    beside: Callable[[Any, str], tuple[list[str], list[tuple[str, Any]]]] | None = None
+    pivot: bool = True
+
+
 class Experiment:
-    """Base class: subclasses set NAME, TITLE, PARAMS and implement the methods below."""
+    """Base class: subclasses set NAME, TITLE, PARAMS (and REPORT) and implement the methods
+    below."""
 
     NAME = ""
     TITLE = ""
     PARAMS: dict[str, Param] = {}
     OUTPUT_NAMES: tuple[str, ...] = ()
+    REPORT: ReportSpec = ReportSpec("")  # what the report shows of it (title: TITLE if "")
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         """Return the (variant, size) pairs this experiment measures under ``params``."""

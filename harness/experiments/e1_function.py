@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment
+from harness import published
+from harness.experiments import Bars, Experiment, ReportSpec
 from harness.params import Param
 
-EXTRAPOLATE_TO_CALLS = 10_000_000
 LOOP_SAMPLE = 1000  # distinct points of E1-loop; N calls cycle over them (constant memory)
 
 
@@ -55,6 +55,14 @@ class E1Function(Experiment):
         "batch_points": Param("int", 10_000_000, "points in one batched call", 1, 200_000_000),
     }
     OUTPUT_NAMES = ("f", "df/dx1", "df/dx2", "df/dx3")
+    REPORT = ReportSpec(
+        "E1 - one function, many calls (report Table 1)",
+        plot="bars", plot_file="e1_bars.png",
+        bars=(Bars("loop", "per_call_us", "microseconds per call (log)", "calls"),
+              Bars("batch", "extrapolated_10M_s", "seconds for 10M points (log; N points "
+                   "scaled linearly)", "points")),
+        marks=published.TABLE1_MARKS, extrapolate=True, engines_table=("loop", "batch"),
+        beside=published.table1_beside, pivot=False)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         sizes = {"loop": params["loop_calls"], "batch": params["batch_points"]}

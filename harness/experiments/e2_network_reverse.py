@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from harness import published
 from harness.experiments import (
     SCALAR_GRAPH,
     Experiment,
+    ReportSpec,
     engine_capabilities,
     engine_size_reason,
 )
@@ -75,6 +77,13 @@ class E2NetworkReverse(Experiment):
                                 "(a batch of B is B scalar graphs)", 1, 4096),
     }
     OUTPUT_NAMES = ("y", "dL/dW1", "dL/db1", "dL/dw2", "dL/db2")
+    # the report's figures on the readings it most probably timed: one step of the network
+    REPORT = ReportSpec(
+        "E2 - network, reverse mode (report section 1.5)", plot="time_vs_n",
+        plot_file="e2_time_vs_n.png", size_label="n (inputs = hidden units)",
+        curves={variant: published.E2_REPORT_MS for variant in ("step-b1", "lists+step-b1")},
+        curve_colors=published.CURVE_COLORS, growth_fit=True,
+        beside=published.section15_beside)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         pairs = []

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from harness import published
 from harness.experiments import (
     SCALAR_GRAPH,
     Experiment,
+    ReportSpec,
     engine_capabilities,
     engine_size_reason,
 )
@@ -50,6 +52,12 @@ class E3NetworkForward(Experiment):
                        1, 4000),
         "scalar_max_n": Param("int", 1000, f"largest n measured for {SCALAR_ENGINES}", 1, 4000),
     }
+
+    REPORT = ReportSpec(
+        "E3 - network, forward mode (report Table 2)", plot="time_vs_n",
+        plot_file="e3_time_vs_n.png", size_label="n (inputs = hidden units)",
+        curves={variant: published.E3_REPORT_MS for variant in ("jvp", "grad")},
+        curve_colors=published.CURVE_COLORS, growth_fit=True, beside=published.table2_beside)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         return [(variant, n) for n in params["sizes"] for variant in params["variants"]]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment
+from harness.experiments import Bars, Experiment, ReportSpec
 from harness.experiments.e1_function import formula, loop_shape
 from harness.params import Param
 
@@ -69,6 +69,17 @@ class E4Hessian(Experiment):
     }
     OUTPUT_NAMES = ("H",)
     WRITTEN_ONCE = {"loop": "hessian", "batch": "hvp"}
+    REPORT = ReportSpec(
+        TITLE, ("Beyond the report: second derivatives of its function f. 'loop' is the 3x3 "
+                "Hessian of one point per call, on Python floats (the engine's hessian "
+                "transform); 'batch' the Hessians of N points in three Hessian-vector "
+                "products of sum(f), one per input (forward-over-reverse where the engine "
+                "has forward mode). The floor is the Hessian written by hand.",),
+        plot="bars", plot_file="e4_bars.png",
+        bars=(Bars("loop", "per_call_us", "microseconds per Hessian (log)", "calls"),
+              Bars("batch", "per_call_us", "microseconds per point's Hessian (log)",
+                   "points")),
+        engines_table=("loop", "batch"), pivot=False)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         sizes = {"loop": params["loop_calls"], "batch": params["batch_points"]}
