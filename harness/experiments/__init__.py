@@ -133,12 +133,28 @@ class Experiment:
 SCALAR_GRAPH = "scalar-graph"
 
 
+SCALAR_GRAPH_ENGINES = f"engines of one node per scalar (capability {SCALAR_GRAPH})"
+
+
 def engine_capabilities(engine: str) -> frozenset[str]:
     """The capabilities ``engine`` declares (empty for an unknown name)."""
     from harness.engines import registry as engine_registry
 
     adapter = engine_registry().get(engine)
     return adapter.capabilities if adapter else frozenset()
+
+
+def scalar_bound(engine: str, experiment: str, variant: str, size: int,
+                 max_n: int) -> tuple[bool, str | None]:
+    """(whether ``engine`` builds one node per scalar, why the cell is skipped or None): an
+    engine of another kind answers with its own size limit, a scalar-graph one with the
+    experiment's ``scalar_max_n``."""
+    if SCALAR_GRAPH not in engine_capabilities(engine):
+        return False, engine_size_reason(engine, experiment, variant, size)
+    if size > max_n:
+        return True, (f"n={size} is above {experiment}.scalar_max_n={max_n} (one node per "
+                      "scalar; raise the key to measure it)")
+    return True, None
 
 
 def engine_size_reason(engine: str, experiment: str, variant: str, size: int) -> str | None:

@@ -12,16 +12,8 @@ from typing import Any
 import numpy as np
 
 from harness import published
-from harness.experiments import (
-    SCALAR_GRAPH,
-    Experiment,
-    ReportSpec,
-    engine_capabilities,
-    engine_size_reason,
-)
+from harness.experiments import SCALAR_GRAPH_ENGINES, Experiment, ReportSpec, scalar_bound
 from harness.params import Param
-
-SCALAR_ENGINES = f"engines of one node per scalar (capability {SCALAR_GRAPH})"
 
 
 def network(W1: Any, b1: Any, w2: Any, b2: Any, x: Any, lib: Any) -> Any:
@@ -50,7 +42,8 @@ class E3NetworkForward(Experiment):
                           choices=("jvp", "grad")),
         "sizes": Param("int_list", [1, 10, 100, 300, 600, 1000], "n (inputs = hidden units)",
                        1, 4000),
-        "scalar_max_n": Param("int", 1000, f"largest n measured for {SCALAR_ENGINES}", 1, 4000),
+        "scalar_max_n": Param("int", 1000, f"largest n measured for {SCALAR_GRAPH_ENGINES}",
+                              1, 4000),
     }
 
     REPORT = ReportSpec(
@@ -81,12 +74,7 @@ class E3NetworkForward(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
-        if SCALAR_GRAPH not in engine_capabilities(engine):
-            return engine_size_reason(engine, self.NAME, variant, size)
-        if size > params["scalar_max_n"]:
-            return (f"n={size} is above E3.scalar_max_n={params['scalar_max_n']} "
-                    "(one dual number per scalar; raise the key to measure it)")
-        return None
+        return scalar_bound(engine, self.NAME, variant, size, params["scalar_max_n"])[1]
 
 
 EXPERIMENT = E3NetworkForward()

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Bars, Experiment, ReportSpec
-from harness.experiments.e1_function import formula, loop_shape
+from harness.experiments import Bars, ReportSpec
+from harness.experiments.e1_function import E1Function, formula
 from harness.params import Param
 
 NAMES = ("x1", "x2", "x3")
@@ -55,8 +55,9 @@ def _points(problem: dict[str, Any]) -> list[tuple[float, float, float]]:
     return list(zip(*(problem[name].tolist() for name in NAMES)))
 
 
-class E4Hessian(Experiment):
-    """Second derivatives of the report's benchmark function, per call and on N points."""
+class E4Hessian(E1Function):
+    """Second derivatives of the report's benchmark function, per call and on N points: E1's
+    cells, inputs and loop shape (its calls_per_op counts Hessians), another derivative."""
 
     NAME = "E4"
     TITLE = "E4 - the Hessian of E1's f (forward-over-reverse)"
@@ -80,24 +81,6 @@ class E4Hessian(Experiment):
               Bars("batch", "per_call_us", "microseconds per point's Hessian (log)",
                    "points")),
         engines_table=("loop", "batch"), pivot=False)
-
-    def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
-        sizes = {"loop": params["loop_calls"], "batch": params["batch_points"]}
-        return [(variant, sizes[variant]) for variant in params["variants"]]
-
-    def calls_per_op(self, variant: str, size: int, params: dict[str, Any]) -> int:
-        """Hessians (of one point) per timed operation: N either way."""
-        if variant != "loop":
-            return size
-        points, rounds = loop_shape(size)
-        return points * rounds
-
-    def make_problem(self, variant: str, size: int, params: dict[str, Any],
-                     seed: int) -> dict[str, Any]:
-        rng = np.random.default_rng(seed)
-        points, rounds = loop_shape(size) if variant == "loop" else (size, 1)
-        return {"x1": rng.uniform(-1.0, 1.0, points), "x2": rng.uniform(-np.pi, np.pi, points),
-                "x3": rng.uniform(-1.0, 1.0, points), "rounds": rounds}
 
     def reference(self, variant: str, problem: dict[str, Any]) -> list[np.ndarray]:
         """Every point's Hessian, shape (points, 3, 3)."""
