@@ -68,6 +68,14 @@ class ArrayAPI:
     conversions to and from NumPy, and its transforms by capability name.
 
     Transforms (each experiment says which it needs, each engine which it has):
+    ``value_and_grad(g, *example)`` -> ``(*leaves) -> (out, aux, grads)`` for g returning
+    (scalar out, aux), the gradient of out with respect to every leaf (``leaf(x)`` makes a
+    differentiable input of an engine array or a Python float); ``example`` are arguments
+    like the leaves, for an engine that compiles ahead (the callable's ``note``, if any,
+    then says how long that took: never inside a timed call);
+    ``elementwise_grad(f, *example)`` -> ``(*leaves) -> (out, grads)`` for f elementwise
+    over N points: each point's value and the gradient of its value with respect to its own
+    inputs (the gradient of sum(f), or a vectorized map of the gradient);
     ``hessian(f)`` -> ``x -> H`` for f of one 1-d array (an (n, n) matrix);
     ``hvp(g, x, v)`` -> the Hessian of the scalar ``g`` at array ``x`` times ``v``
     (forward-over-reverse where the engine has forward mode).
@@ -78,6 +86,33 @@ class ArrayAPI:
     to_numpy: Callable[[Any], np.ndarray]
     transforms: dict[str, Callable[..., Any]]
     notes: dict[str, str] = field(default_factory=dict)  # how each transform is done
+    # functional engines differentiate their arguments as they are: x itself
+    leaf: Callable[[Any], Any] = field(default_factory=lambda: _itself)
+    to_float: Callable[[Any], float] = float
+
+
+def _itself(x: Any) -> Any:
+    return x
+
+
+def backward_elementwise_grad(f: Callable[..., Any], *example: Any) -> Callable[..., tuple]:
+    """``elementwise_grad`` by backward() of the sum of f (torch, bobodiff's Tensor)."""
+    def call(*leaves: Any) -> tuple[Any, list[Any]]:
+        out = f(*leaves)
+        out.sum().backward()
+        return out, [leaf.grad for leaf in leaves]
+    return call
+
+
+def backward_value_and_grad(g: Callable[..., tuple[Any, Any]], *example: Any
+                            ) -> Callable[..., tuple]:
+    """``value_and_grad`` of an engine whose leaves record a graph and whose output has
+    ``backward()`` filling each leaf's ``.grad`` (torch, bobodiff's Tensor)."""
+    def call(*leaves: Any) -> tuple[Any, Any, list[Any]]:
+        out, aux = g(*leaves)
+        out.backward()
+        return out, aux, [leaf.grad for leaf in leaves]
+    return call
 
 
 @dataclass
