@@ -64,7 +64,7 @@ class E4Hessian(E1Function):
     PARAMS = {
         "variants": Param("str_list", ["loop", "batch"], "readings to measure",
                           choices=("loop", "batch")),
-        "loop_calls": Param("int", 1000, "Hessians per timed loop (E4-loop)", 1, 100_000_000),
+        "loop_calls": Param("int", 100, "Hessians per timed loop (E4-loop)", 1, 100_000_000),
         "batch_points": Param("int", 100_000, "points of the batched Hessians", 1,
                               200_000_000),
     }
