@@ -1,4 +1,4 @@
-"""Command line: python -m harness run | charts | compare | profile | snakeviz."""
+"""Command line: python -m harness run | charts | compare | profile | snakeviz | engines."""
 
 from __future__ import annotations
 
@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: E1-loop of bobodiff's scalar engine, the report's own)")
     snakeviz.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     snakeviz.add_argument("--list", action="store_true", help="list the profiles and exit")
+    engines = commands.add_parser(
+        "engines", help="list every engine: availability, version, capabilities",
+        description="List the engines found in the entry-point group bobodiff_harness.engines "
+        "(the built-in ones and any installed plug-in): installed or why not, the version "
+        "measured, capabilities and the readings each runs.")
+    engines.add_argument("--json", action="store_true", help="print a JSON list")
     return parser
 
 
@@ -338,9 +344,42 @@ def command_snakeviz(args: argparse.Namespace) -> int:
         return 0
 
 
+def engine_rows() -> list[dict[str, object]]:
+    """One row per registered engine (what ``engines`` prints)."""
+    from harness.engines import registry
+
+    rows = []
+    for engine in registry().values():
+        reason = engine.unavailable_reason()
+        rows.append({"engine": engine.name, "available": reason is None,
+                     "status": "installed" if reason is None else reason,
+                     "version": engine.version(), "family": engine.family or "-",
+                     "capabilities": sorted(engine.capabilities),
+                     "readings": engine.readings(), "description": engine.description})
+    return rows
+
+
+def command_engines(args: argparse.Namespace) -> int:
+    """Print the engines, their availability, version, capabilities and readings."""
+    import json
+
+    rows = engine_rows()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        status = row["status"] if row["available"] else f"unavailable: {row['status']}"
+        print(f"{row['engine']:<20} {status}")
+        print(f"{'':<20} version {row['version']}; capabilities: "
+              f"{', '.join(row['capabilities']) or '-'}")
+        print(f"{'':<20} readings: {', '.join(row['readings']) or '-'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and dispatch; returns the exit status."""
     args = build_parser().parse_args(argv)
     handlers = {"run": command_run, "charts": command_charts, "compare": command_compare,
-                "profile": command_profile, "snakeviz": command_snakeviz}
+                "profile": command_profile, "snakeviz": command_snakeviz,
+                "engines": command_engines}
     return handlers[args.command](args)

@@ -31,7 +31,7 @@ from harness.experiments import registry as experiment_registry
 from harness.lifecycle import cell_folder_prefix, clean_stale_cell_folders
 from harness.oom import relabel
 from harness.progress import Progress
-from harness.rawio import append_lines, new_attempt_id
+from harness.rawio import append_lines, new_attempt_id, read_raw
 from harness.supervise import CHILDREN, WARM, child_env, run_child
 
 RAW_NAME = "raw.jsonl"
@@ -65,17 +65,9 @@ def new_run_dir(root: Path, name: str) -> Path:
 
 def finished_cells(path: Path) -> set[str]:
     """Cell ids that already have a "cell" line in raw.jsonl (corrupted lines ignored)."""
-    done: set[str] = set()
     if not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("kind") == "cell":
-            done.add(str(record.get("cell")))
-    return done
+        return set()
+    return {str(cell["cell"]) for cell in read_raw(path).cells}
 
 
 def _end_with_newline(path: Path) -> None:

@@ -32,16 +32,11 @@ Z_975 = 1.959964
 
 def quantile(values: Sequence[float], q: float) -> float:
     """Return the q-quantile (0 <= q <= 1) with linear interpolation (NumPy's default rule)."""
-    if not values:
+    if not len(values):
         raise ValueError("quantile of an empty sample")
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be in [0, 1], got {q}")
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+    return float(np.quantile(np.asarray(values, dtype=float), q))
 
 
 def median(values: Sequence[float]) -> float:
@@ -51,19 +46,38 @@ def median(values: Sequence[float]) -> float:
 
 def iqr(values: Sequence[float]) -> float:
     """Return the interquartile range (Q3 - Q1) of a non-empty sample."""
-    return quantile(values, 0.75) - quantile(values, 0.25)
+    if not len(values):
+        raise ValueError("quantile of an empty sample")
+    low, high = np.quantile(np.asarray(values, dtype=float), [0.25, 0.75])
+    return float(high - low)
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
     """Return median, IQR, min, max, mean and count of a non-empty sample."""
-    return {
-        "median": median(values),
-        "iqr": iqr(values),
-        "min": min(values),
-        "max": max(values),
-        "mean": sum(values) / len(values),
-        "count": float(len(values)),
-    }
+    sample = np.asarray(values, dtype=float)
+    if not sample.size:
+        raise ValueError("summary of an empty sample")
+    q1, q2, q3 = np.quantile(sample, [0.25, 0.5, 0.75])
+    return {"median": float(q2), "iqr": float(q3 - q1), "min": float(sample.min()),
+            "max": float(sample.max()), "mean": float(sample.mean()),
+            "count": float(sample.size)}
+
+
+def _log_points(sizes: Sequence[float], times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """log(size), log(time) of the points where both are positive."""
+    x, y = np.asarray(sizes, dtype=float), np.asarray(times, dtype=float)
+    keep = (x > 0) & (y > 0)
+    return np.log(x[keep]), np.log(y[keep])
+
+
+def _loglog_fit(sizes: Sequence[float], times: Sequence[float]) -> tuple[float, float]:
+    """(slope, intercept) of the least-squares line through log(time) vs log(size); NaNs
+    with fewer than two distinct positive sizes."""
+    x, y = _log_points(sizes, times)
+    if np.unique(x).size < 2:
+        return math.nan, math.nan
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
 
 
 def loglog_slope(sizes: Sequence[float], times: Sequence[float]) -> float:
@@ -71,25 +85,13 @@ def loglog_slope(sizes: Sequence[float], times: Sequence[float]) -> float:
 
     Needs at least two distinct positive sizes; returns NaN otherwise.
     """
-    points = [(math.log(s), math.log(t)) for s, t in zip(sizes, times) if s > 0 and t > 0]
-    if len({x for x, _ in points}) < 2:
-        return math.nan
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return sxy / sxx
+    return _loglog_fit(sizes, times)[0]
 
 
 def loglog_predict(sizes: Sequence[float], times: Sequence[float], at: float) -> float:
     """Predict time at size ``at`` from a power law fitted through (sizes, times)."""
-    slope = loglog_slope(sizes, times)
-    points = [(math.log(s), math.log(t)) for s, t in zip(sizes, times) if s > 0 and t > 0]
-    if math.isnan(slope) or not points:
-        return math.nan
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    return math.exp(mean_y + slope * (math.log(at) - mean_x))
+    slope, intercept = _loglog_fit(sizes, times)
+    return math.exp(intercept + slope * math.log(at)) if not math.isnan(slope) else math.nan
 
 
 def overlap(a_low: float, a_high: float, b_low: float, b_high: float) -> bool:
@@ -104,21 +106,21 @@ def loglog_interpolate(sizes: Sequence[float], times: Sequence[float], at: float
     Returns the exact time when ``at`` was measured; NaN outside the measured range unless
     ``extrapolate`` (then the end segments extend the curve) and NaN without points.
     """
-    points = sorted((s, t) for s, t in zip(sizes, times) if s > 0 and t > 0)
-    if not points:
+    x, y = _log_points(sizes, times)
+    if not x.size:
         return math.nan
-    if not extrapolate and not points[0][0] <= at <= points[-1][0]:
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    where = math.log(at) if at > 0 else -math.inf
+    if x[0] <= where <= x[-1]:
+        return float(np.exp(np.interp(where, x, y)))
+    if not extrapolate or np.unique(x).size < 2:
         return math.nan
-    if len(points) == 1:
-        return points[0][1] if points[0][0] == at else math.nan
-    segments = list(zip(points, points[1:]))
-    inside = [segment for segment in segments if segment[0][0] <= at <= segment[1][0]]
-    (s0, t0), (s1, t1) = inside[0] if inside else (segments[0] if at < points[0][0]
-                                                   else segments[-1])
-    if s0 == s1:
-        return t0
-    slope = (math.log(t1) - math.log(t0)) / (math.log(s1) - math.log(s0))
-    return math.exp(math.log(t0) + slope * (math.log(at) - math.log(s0)))
+    # beyond the ends: the end segment's slope, extended
+    ends = (0, 1) if where < x[0] else (-2, -1)
+    (x0, x1), (y0, y1) = x[list(ends)], y[list(ends)]
+    slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0
+    return float(np.exp(y0 + slope * (where - x0)))
 
 
 Samples = Sequence[Sequence[float]]  # values per process

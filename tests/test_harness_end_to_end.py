@@ -19,7 +19,7 @@ from harness import config as configuration
 from harness.cells import plan
 from harness.cli import main
 from harness.compare import compare_runs
-from harness.report.plots import PLOT_FILES
+from harness.report.plots import plot_files
 from harness.report.summary import SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def raw_lines(run_dir: Path) -> list[dict]:
 
 
 def test_every_artifact_exists_and_latest_points_at_the_run(smoke_run):
-    for name in ("raw.jsonl", "summary.csv", "report.md", "index.html", *PLOT_FILES):
+    for name in ("raw.jsonl", "summary.csv", "report.md", "index.html", *plot_files()):
         assert (smoke_run / name).stat().st_size > 0, name
     latest = smoke_run.parent / "latest"
     assert latest.is_symlink() and latest.resolve() == smoke_run.resolve()
@@ -93,11 +93,11 @@ def test_summary_csv_has_the_documented_columns_and_every_engine_succeeds(smoke_
 
 def test_plots_decode_and_page_references_them(smoke_run):
     page = (smoke_run / "index.html").read_text()
-    for name in PLOT_FILES:
+    for name in plot_files():
         image = matplotlib.image.imread(smoke_run / name)
         assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
         assert f"href='{name}'" in page
-    assert page.count("data:image/png;base64,") == len(PLOT_FILES)
+    assert page.count("data:image/png;base64,") == len(plot_files())
     assert "report (their machine)" in page and "<table>" in page
 
 

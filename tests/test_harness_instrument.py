@@ -19,6 +19,7 @@ SLOWED = """
 [run]
 name = "slowed"
 engines = ["floor", "floor-slowed"]
+experiments = ["E1", "E2", "E3"]
 processes = 5
 repeats = 3
 min_repeat_seconds = 0.05

@@ -14,10 +14,11 @@ from harness import runner, timing
 from harness.cells import Cell
 from harness.cli import main
 from harness.compare import cells_in_one_run, compare_runs
+from harness.goals import TARGETS
 from harness.report.load import read_raw
 from harness.report.markdown import build_sections
 from harness.report.summary import summarize
-from harness.report.targets import MET, MISSED, TARGETS, UNDECIDED, overall, verdict
+from harness.report.targets import MET, MISSED, UNDECIDED, overall, verdict
 
 
 def _config(**run):

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 
+from harness import published as ref
 from harness.config import ConfigError, load, validate
+from harness.experiments import registry as experiment_registry
 from harness.report import plots
-from harness.report import reference as ref
 from harness.report.markdown import fidelity_section
 
 SIZES = [10, 100, 300, 1000]
@@ -54,9 +55,10 @@ def test_time_vs_n_shows_fitted_exponents_and_the_report_points(experiment):
     axis = figure.axes[0]
     legend = _legend(axis)
     assert "bobodiff-scalar (fit n^2.00)" in legend and "torch (fit n^1.00)" in legend
-    report = [line for line in axis.get_lines() if line.get_label().startswith(plots.REPORT_LABEL)]
+    report = [line for line in axis.get_lines()
+              if line.get_label().startswith(plots.REPORT_LABEL)]
     assert len(report) == 2
-    curves = plots.REPORT_CURVES[experiment]
+    curves = experiment_registry()[experiment].REPORT.curves[axis.get_title().split("/")[1]]
     for line in report:
         framework = "bobodiff" if "bobodiff" in line.get_label() else "torch"
         assert list(line.get_xdata()) == list(curves[framework])
@@ -79,7 +81,7 @@ def test_fitted_line_passes_through_a_pure_power_law():
 def test_error_bars_exactly_when_the_summary_has_intervals(intervals):
     summary = _summary(intervals)
     e2 = plots.draw_time_vs_n(summary, "E2").axes[0]
-    e1 = plots.draw_e1(summary).axes
+    e1 = plots.draw_bars(summary, "E1").axes
     assert bool(_errorbars(e2)) is intervals
     assert all(bool(_errorbars(axis)) is intervals for axis in e1)
     if intervals:  # the bars span the interval columns, in the panel's unit (ms)
@@ -90,7 +92,7 @@ def test_error_bars_exactly_when_the_summary_has_intervals(intervals):
 
 
 def test_e1_bars_carry_the_report_table_1():
-    loop, batch = plots.draw_e1(_summary(False)).axes
+    loop, batch = plots.draw_bars(_summary(False), "E1").axes
     marks = {axis: [line for line in axis.get_lines() if line.get_marker() == "D"]
              for axis in (loop, batch)}
     loop_values = sorted(float(line.get_xdata()[0]) for line in marks[loop])
@@ -98,6 +100,35 @@ def test_e1_bars_carry_the_report_table_1():
                                                 ref.TABLE1[2]["seconds"] / 1e7 * 1e6]))
     assert [float(line.get_xdata()[0]) for line in marks[batch]] == [ref.TABLE1[0]["seconds"]]
     assert plots.REPORT_LABEL in _legend(loop)
+
+
+def test_plots_are_the_ones_the_experiments_declare():
+    files = plots.plot_files()
+    assert files[-1] == plots.MEMORY_FILE and len(set(files)) == len(files)
+    for name, spec in experiment_registry().items():
+        assert (spec.REPORT.plot_file in files) is bool(spec.REPORT.plot), name
+    assert "e4_bars.png" in files
+
+
+def test_a_declared_bar_plot_draws_its_panels_and_marks():
+    """A plot is drawn from its declaration alone: a made-up experiment's bars and marks."""
+    from harness.experiments import Bars, ReportSpec
+
+    spec = ReportSpec("EX - made up", plot="bars", plot_file="ex.png",
+                      bars=(Bars("one", "median_s", "seconds", "calls"),),
+                      marks=(("one", "torch", 0.5, "published"),))
+    frame = pd.DataFrame([{"experiment": "EX", "variant": "one", "engine": e, "size": 3,
+                           "median_s": t, "status": "ok"} for e, t in (("torch", 1.0),
+                                                                      ("floor", 0.1))])
+    original = plots.report_spec
+    plots.report_spec = lambda name: spec if name == "EX" else original(name)
+    try:
+        (axis,) = plots.draw_bars(frame, "EX").axes
+    finally:
+        plots.report_spec = original
+    assert axis.get_title() == "EX-one (3 calls)"
+    assert [float(line.get_xdata()[0]) for line in axis.get_lines()
+            if line.get_marker() == "D"] == [0.5]
 
 
 def test_fidelity_notes_give_the_misprints_and_the_exact_values():

@@ -6,7 +6,8 @@ import math
 
 import pandas as pd
 
-from harness.report.targets import ABSENT, MET, MISSED, TARGETS, targets_section, verdict
+from harness.goals import TARGETS
+from harness.report.targets import ABSENT, MET, MISSED, targets_section, verdict
 
 
 def _row(experiment, variant, engine, size, median, torch=None, floor=None, peak=30.0,

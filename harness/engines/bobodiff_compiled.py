@@ -128,6 +128,8 @@ ENGINE = Engine(
     name="bobodiff-compiled",
     description="bobodiff trace-and-compile (bd.jit): straight-line Python/NumPy source",
     requires=("bobodiff",),
+    family="bobodiff", distribution="bobodiff",
+    capabilities=frozenset({"reverse-mode", "forward-mode", "compiled"}),
     availability=lambda: bobodiff_missing("jit", "value_and_grad", "vjp", "jvp", "jacfwd"),
     builders={
         ("E1", "loop"): build_e1_loop,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.engines import (
+    ArrayAPI,
     Engine,
     Workload,
     bobodiff_missing,
@@ -24,6 +25,21 @@ from harness.experiments import e1_function, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
 SEEDS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def bobodiff_api(options: dict[str, Any]) -> ArrayAPI:
+    """bobodiff as the namespace; bd.hessian and bd.jvp of bd.grad: Dual numbers over the
+    reverse-mode tape (forward-over-reverse)."""
+    import numpy as np
+
+    import bobodiff as bd
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        return bd.jvp(bd.grad(g), (x,), (v,))[1]
+
+    return ArrayAPI(bd, lambda a: np.asarray(a, dtype=options["dtype"]), np.asarray,
+                    {"hessian": bd.hessian, "hvp": hvp},
+                    {"hessian": "bd.hessian (jacfwd of jacrev)", "hvp": "bd.jvp of bd.grad"})
 
 
 def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -78,6 +94,9 @@ ENGINE = Engine(
     name="bobodiff-forward",
     description="bobodiff forward mode (Dual numbers, NumPy tangents)",
     requires=("bobodiff",),
+    family="bobodiff", distribution="bobodiff",
+    capabilities=frozenset({"forward-mode", "hessian", "hvp"}),
+    api=bobodiff_api,
     availability=lambda: bobodiff_missing("Dual", "sin", "cos", "log", "exp", "tanh"),
     builders={
         ("E1", "loop"): build_e1_loop,

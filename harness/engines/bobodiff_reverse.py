@@ -1,7 +1,8 @@
 """bobodiff reverse mode, vectorized: Tensors over NumPy arrays.
 
-E1-loop: one graph per call over 0-d arrays (the vectorized path used on scalars);
-E1-batch: Tensors over N points, f.sum().backward() gives each point's partials;
+E1 (written once by the experiment on this adapter's ArrayAPI): loop, one graph per call
+over 0-d arrays (the vectorized path used on scalars); batch, Tensors over N points,
+sum(f).backward() gives each point's partials;
 E2: the network with array Tensors (W1 @ x ...); E3: the full input gradient by reverse
 mode, as a reference reading beside the forward-mode engines (no JVP: that needs forward mode).
 """
@@ -13,15 +14,15 @@ from typing import Any
 import numpy as np
 
 from harness.engines import (
+    ArrayAPI,
     Engine,
     Workload,
+    backward_elementwise_grad,
+    backward_value_and_grad,
     bobodiff_missing,
     cast,
-    fetch_loop,
-    loop_over,
-    points_of,
 )
-from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
+from harness.experiments import e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
 
@@ -30,35 +31,25 @@ def _values(items: list[Any]) -> list[Any]:
     return [np.asarray(getattr(item, "data", item)) for item in items]
 
 
-def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """One graph per call on 0-d array Tensors."""
+def bobodiff_api(options: dict[str, Any]) -> ArrayAPI:
+    """bobodiff as the namespace; leaves are Tensors (0-d arrays for Python floats: the
+    vectorized path used on scalars), value_and_grad by backward()."""
     import bobodiff as bd
 
     dtype = np.dtype(options["dtype"])
 
-    def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
-        x1, x2, x3 = (bd.Tensor(np.asarray(t, dtype), requires_grad=True) for t in (a, b, c))
-        f = e1_function.formula(x1, x2, x3, bd)
-        f.backward()
-        return float(f.data), float(x1.grad), float(x2.grad), float(x3.grad)
+    def leaf(x: Any) -> Any:
+        return bd.Tensor(np.asarray(x, dtype), requires_grad=True)
 
-    points, rounds = points_of(problem), problem["rounds"]
-    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
-                    "3 leaf 0-d array Tensors + backward per call")
+    def plain(x: Any) -> Any:  # a Tensor's value; gradients are arrays already
+        return x.data if isinstance(x, bd.Tensor) else x
 
-
-def build_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """Tensors over N points; one backward of f.sum()."""
-    import bobodiff as bd
-
-    arrays = cast(problem, options["dtype"], ("x1", "x2", "x3"))
-
-    def run() -> list[Any]:
-        x1, x2, x3 = (bd.Tensor(a, requires_grad=True) for a in arrays)
-        f = e1_function.formula(x1, x2, x3, bd)
-        f.sum().backward()
-        return [f.data, x1.grad, x2.grad, x3.grad]
-    return Workload(run, description="Tensors over N points, f.sum().backward()")
+    return ArrayAPI(bd, lambda a: np.asarray(a, dtype), lambda x: np.asarray(plain(x)),
+                    {"value_and_grad": backward_value_and_grad,
+                     "elementwise_grad": backward_elementwise_grad},
+                    {"value_and_grad": "Tensor leaves, backward()",
+                     "elementwise_grad": "Tensors over N points, f.sum().backward()"},
+                    leaf=leaf, to_float=lambda x: float(plain(x)))
 
 
 def _parameters(bd: Any, sources: list[Any], dtype: str) -> list[Any]:
@@ -119,10 +110,11 @@ ENGINE = Engine(
     name="bobodiff-reverse",
     description="bobodiff reverse mode, vectorized Tensors over NumPy arrays",
     requires=("bobodiff",),
+    family="bobodiff", distribution="bobodiff",
+    capabilities=frozenset({"reverse-mode", "value_and_grad", "elementwise_grad"}),
+    api=bobodiff_api,
     availability=lambda: bobodiff_missing("Tensor", "sin", "sigmoid", "tanh"),
     builders={
-        ("E1", "loop"): build_e1_loop,
-        ("E1", "batch"): build_e1_batch,
         ("E2", "setup"): build_e2_setup,
         ("E2", "step"): build_e2_step,
         ("E2", "lists+step"): build_e2_lists_step,

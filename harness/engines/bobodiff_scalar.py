@@ -135,6 +135,9 @@ ENGINE = Engine(
     name="bobodiff-scalar",
     description="bobodiff, one graph node (or dual) per scalar - the report's design",
     requires=("bobodiff",),
+    family="bobodiff", distribution="bobodiff",
+    # scalar-graph: one node per scalar, so experiments bound its sizes by their own keys
+    capabilities=frozenset({"reverse-mode", "forward-mode", "scalar-graph"}),
     availability=lambda: bobodiff_missing("Tensor", "Dual", "sigmoid", "tanh", "gc_paused"),
     builders={
         ("E1", "loop"): build_e1_loop,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines import Engine, Workload, cast, fetch_loop, loop_over, points_of
+from harness.engines import FLOOR, Engine, Workload, cast, fetch_loop, loop_over, points_of
 from harness.experiments import e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -104,6 +104,9 @@ def _e3_builder(with_direction: bool):
 ENGINE = Engine(
     name="floor",
     description="hand-written analytic gradient (pure Python for E1-loop, NumPy elsewhere)",
+    family="numpy", distribution="numpy",
+    # runs an experiment's own hand-written floor where this file has no builder of its own
+    capabilities=frozenset({FLOOR}),
     builders={
         ("E1", "loop"): build_e1_loop,
         ("E1", "batch"): build_e1_batch,

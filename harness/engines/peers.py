@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines import Engine, Workload, cast, loop_workload
+from harness.engines import ArrayAPI, Engine, Workload, cast, loop_workload
 from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -55,38 +55,6 @@ def compile_ahead(jax: Any, function: Any, *args: Any) -> tuple[Any, float]:
 
 def _compiled_note(what: str, seconds: float) -> str:
     return f"{what}; compiled ahead in {seconds * 1e3:.0f} ms (not in the timed calls)"
-
-
-def _jax_e1(jnp: Any):
-    def f(x1: Any, x2: Any, x3: Any) -> Any:
-        return e1_function.formula(x1, x2, x3, jnp)
-    return f
-
-
-def jax_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """jit(value_and_grad) called once per point on Python floats."""
-    jax, jnp = _jax(options)
-    vg, seconds = compile_ahead(jax, jax.value_and_grad(_jax_e1(jnp), argnums=(0, 1, 2)),
-                                0.5, 0.5, 0.5)
-
-    def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
-        value, (g1, g2, g3) = vg(a, b, c)
-        return float(value), float(g1), float(g2), float(g3)
-    return loop_workload(problem, call, _compiled_note("jit(value_and_grad) per call", seconds))
-
-
-def jax_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """jit(vmap(value_and_grad)) over N points."""
-    jax, jnp = _jax(options)
-    x1, x2, x3 = (jnp.asarray(a) for a in cast(problem, options["dtype"], ("x1", "x2", "x3")))
-    vg, seconds = compile_ahead(
-        jax, jax.vmap(jax.value_and_grad(_jax_e1(jnp), argnums=(0, 1, 2))), x1, x2, x3)
-
-    def run() -> list[Any]:
-        value, grads = vg(x1, x2, x3)
-        value.block_until_ready()
-        return [value, *grads]
-    return Workload(run, description=_compiled_note("jit(vmap(value_and_grad))", seconds))
 
 
 def jax_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -137,35 +105,89 @@ def _jax_e3(full_gradient: bool):
     return build
 
 
+def jax_api(options: dict[str, Any]) -> ArrayAPI:
+    """jax.numpy, and jax.hessian / jvp-of-grad, each jitted (compiled at the first call:
+    the warm-up)."""
+    jax, jnp = _jax(options)
+
+    def hessian(f: Any) -> Any:
+        return jax.jit(jax.hessian(f))
+
+    jitted: dict[Any, Any] = {}
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        if g not in jitted:
+            jitted[g] = jax.jit(lambda x, v: jax.jvp(jax.grad(g), (x,), (v,))[1])
+        return jitted[g](x, v).block_until_ready()
+
+    def value_and_grad(g: Any, *example: Any) -> Any:
+        compiled, seconds = compile_ahead(jax, jax.value_and_grad(
+            g, argnums=tuple(range(len(example))), has_aux=True), *example)
+
+        def call(*leaves: Any) -> tuple[Any, Any, Any]:
+            (out, aux), grads = compiled(*leaves)
+            out.block_until_ready()
+            return out, aux, grads
+        call.note = _compiled_note("jit(value_and_grad, has_aux)", seconds)
+        return call
+
+    def elementwise_grad(f: Any, *example: Any) -> Any:
+        compiled, seconds = compile_ahead(jax, jax.vmap(jax.value_and_grad(
+            f, argnums=tuple(range(len(example))))), *example)
+
+        def call(*leaves: Any) -> tuple[Any, Any]:
+            out, grads = compiled(*leaves)
+            out.block_until_ready()
+            return out, grads
+        call.note = _compiled_note("jit(vmap(value_and_grad))", seconds)
+        return call
+
+    return ArrayAPI(jnp, jnp.asarray, np.asarray,
+                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad,
+                     "hessian": hessian, "hvp": hvp},
+                    {"value_and_grad": "jit(value_and_grad, has_aux)",
+                     "hessian": "jit(jax.hessian)", "hvp": "jit(jvp of grad)"})
+
+
 # ------------------------------------------------------------------------------ HIPS autograd
 
 
-def autograd_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """HIPS autograd value_and_grad per call on Python floats (one trace per call)."""
+def autograd_api(options: dict[str, Any]) -> ArrayAPI:
+    """autograd.numpy; autograd.hessian, and make_hvp (reverse-over-reverse: autograd's
+    forward mode covers few primitives)."""
     import autograd
     import autograd.numpy as anp
+    from autograd.tracer import getval
 
-    vg = autograd.value_and_grad(
-        lambda x: e1_function.formula(x[0], x[1], x[2], anp))
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        return autograd.make_hvp(g)(x)[0](v)
 
-    def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
-        value, grad = vg(np.array([a, b, c]))
-        return float(value), float(grad[0]), float(grad[1]), float(grad[2])
-    return loop_workload(problem, call, "value_and_grad per call")
+    def value_and_grad(g: Any, *example: Any) -> Any:
+        def call(*leaves: Any) -> tuple[Any, Any, Any]:
+            kept: list[Any] = []
 
+            def out_only(xs: tuple) -> Any:
+                out, aux = g(*xs)
+                kept.append(aux)
+                return out
+            vjp, out = autograd.make_vjp(out_only)(leaves)
+            return out, getval(kept[0]), vjp(1.0)
+        return call
 
-def autograd_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """One trace over N points: make_vjp, then the VJP with ones (f is elementwise)."""
-    import autograd
-    import autograd.numpy as anp
+    def elementwise_grad(f: Any, *example: Any) -> Any:
+        vjp_maker = autograd.make_vjp(lambda xs: f(*xs))
 
-    inputs = tuple(cast(problem, options["dtype"], ("x1", "x2", "x3")))
-    vjp_maker = autograd.make_vjp(lambda xs: e1_function.formula(xs[0], xs[1], xs[2], anp))
+        def call(*leaves: Any) -> tuple[Any, Any]:
+            vjp, out = vjp_maker(leaves)
+            return out, vjp(np.ones_like(out))
+        return call
 
-    def run() -> list[Any]:
-        vjp, value = vjp_maker(inputs)
-        return [value, *vjp(np.ones_like(value))]
-    return Workload(run, description="make_vjp over N points, VJP with ones")
+    return ArrayAPI(anp, np.asarray, np.asarray,
+                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad,
+                     "hessian": autograd.hessian, "hvp": hvp},
+                    {"value_and_grad": "make_vjp, then the VJP of 1",
+                     "elementwise_grad": "make_vjp over N points, VJP with ones",
+                     "hessian": "autograd.hessian", "hvp": "make_hvp (reverse over reverse)"})
 
 
 def autograd_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -368,22 +390,29 @@ def micrograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Workl
                     "gradient in one pass; tanh added as a micrograd node)")
 
 
-ENGINES = [
-    Engine(name="jax", description="JAX (CPU, float64, compiled ahead of time)",
-           requires=("jax",),
-           builders={("E1", "loop"): jax_e1_loop, ("E1", "batch"): jax_e1_batch,
-                     ("E2", "step"): jax_e2_step, ("E3", "jvp"): _jax_e3(False),
-                     ("E3", "grad"): _jax_e3(True)}),
-    Engine(name="autograd", description="HIPS autograd", requires=("autograd",),
-           builders={("E1", "loop"): autograd_e1_loop, ("E1", "batch"): autograd_e1_batch,
-                     ("E2", "step"): autograd_e2_step, ("E3", "grad"): autograd_e3_grad},
-           not_meaningful={("E3", "jvp"): "HIPS autograd is timed in reverse mode only here "
-                           "(its E3 reading is grad)"}),
-    Engine(name="micrograd", description="micrograd (one Value per scalar; sin, cos, exp, log, "
-           "sigmoid, tanh added by the adapter)", requires=("micrograd",),
-           builders={("E1", "loop"): micrograd_e1_loop, ("E2", "step"): micrograd_e2_step,
-                     ("E3", "grad"): micrograd_e3_grad},
-           not_meaningful={("E1", "batch"): "micrograd works on Python scalars only",
-                           ("E3", "jvp"): "micrograd is reverse mode only (E3 reading: grad)"},
-           size_limit=micrograd_size_reason),
-]
+JAX = Engine(name="jax", description="JAX (CPU, float64, compiled ahead of time)",
+             requires=("jax",), family="jax",
+             capabilities=frozenset({"reverse-mode", "forward-mode", "compiled", "value_and_grad",
+                                     "elementwise_grad", "hessian", "hvp"}),
+             api=jax_api,
+             builders={("E2", "step"): jax_e2_step, ("E3", "jvp"): _jax_e3(False),
+                       ("E3", "grad"): _jax_e3(True)})
+AUTOGRAD = Engine(name="autograd", description="HIPS autograd", requires=("autograd",),
+                  family="autograd",
+                  capabilities=frozenset({"reverse-mode", "value_and_grad", "elementwise_grad",
+                                          "hessian", "hvp"}),
+                  api=autograd_api,
+                  builders={("E2", "step"): autograd_e2_step, ("E3", "grad"): autograd_e3_grad},
+                  not_meaningful={("E3", "jvp"): "HIPS autograd is timed in reverse mode only "
+                                  "here (its E3 reading is grad)"})
+MICROGRAD = Engine(name="micrograd", description="micrograd (one Value per scalar; sin, cos, "
+                   "exp, log, sigmoid, tanh added by the adapter)", requires=("micrograd",),
+                   family="micrograd", capabilities=frozenset({"reverse-mode"}),
+                   builders={("E1", "loop"): micrograd_e1_loop,
+                             ("E2", "step"): micrograd_e2_step,
+                             ("E3", "grad"): micrograd_e3_grad},
+                   not_meaningful={("E1", "batch"): "micrograd works on Python scalars only",
+                                   ("E3", "jvp"): "micrograd is reverse mode only (E3 reading: "
+                                   "grad)"},
+                   size_limit=micrograd_size_reason)
+ENGINES = [JAX, AUTOGRAD, MICROGRAD]

@@ -1,4 +1,5 @@
-"""PyTorch (CPU) adapter: torch.autograd for E1/E2, torch.func.jvp / jacfwd for E3.
+"""PyTorch (CPU) adapter: torch.autograd for E2 (and, through its ArrayAPI, the workloads
+experiments write once: E1, E4), torch.func.jvp / jacfwd for E3.
 
 float64 by default (the run's dtype); threads set with torch.set_num_threads from the config.
 """
@@ -7,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.engines import Engine, Workload, fetch_loop, loop_over, points_of
-from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
+from harness.engines import (
+    ArrayAPI,
+    Engine,
+    Workload,
+    backward_elementwise_grad,
+    backward_value_and_grad,
+)
+from harness.experiments import e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
 
@@ -21,38 +28,32 @@ def _torch(options: dict[str, Any]) -> tuple[Any, Any]:
     return torch, getattr(torch, options["dtype"])
 
 
+def torch_api(options: dict[str, Any]) -> ArrayAPI:
+    """torch as the namespace; torch.func.hessian, and torch.func.jvp of torch.func.grad."""
+    torch, dtype = _torch(options)
+
+    def hvp(g: Any, x: Any, v: Any) -> Any:
+        return torch.func.jvp(torch.func.grad(g), (x,), (v,))[1]
+
+    def leaf(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return x.detach().requires_grad_()
+        return torch.tensor(x, dtype=dtype, requires_grad=True)
+
+    return ArrayAPI(torch, lambda a: torch.as_tensor(a, dtype=dtype),
+                    lambda t: t.detach().numpy(),
+                    {"value_and_grad": backward_value_and_grad,
+                     "elementwise_grad": backward_elementwise_grad,
+                     "hessian": torch.func.hessian, "hvp": hvp},
+                    {"value_and_grad": "autograd: leaf tensors, backward()",
+                     "elementwise_grad": "autograd on N-point tensors, f.sum().backward()",
+                     "hessian": "torch.func.hessian (jacfwd of jacrev)",
+                     "hvp": "torch.func.jvp of torch.func.grad"},
+                    leaf=leaf, to_float=lambda t: t.item())
+
+
 def _detached(tensors: list[Any]) -> list[Any]:
     return [t.detach().numpy() for t in tensors]
-
-
-def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """One autograd graph per call on 0-d tensors: the report's PyTorch loop."""
-    torch, dtype = _torch(options)
-
-    def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
-        x1 = torch.tensor(a, dtype=dtype, requires_grad=True)
-        x2 = torch.tensor(b, dtype=dtype, requires_grad=True)
-        x3 = torch.tensor(c, dtype=dtype, requires_grad=True)
-        f = e1_function.formula(x1, x2, x3, torch)
-        f.backward()
-        return f.item(), x1.grad.item(), x2.grad.item(), x3.grad.item()
-
-    points, rounds = points_of(problem), problem["rounds"]
-    return Workload(lambda: loop_over(points, call, rounds), fetch_loop,
-                    "3 leaf 0-d tensors + backward per call")
-
-
-def build_e1_batch(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
-    """Tensors of N points; f.sum().backward() gives every point's partials."""
-    torch, dtype = _torch(options)
-    arrays = [torch.tensor(problem[key], dtype=dtype) for key in ("x1", "x2", "x3")]
-
-    def run() -> list[Any]:
-        x1, x2, x3 = (a.detach().requires_grad_() for a in arrays)
-        f = e1_function.formula(x1, x2, x3, torch)
-        f.sum().backward()
-        return [f, x1.grad, x2.grad, x3.grad]
-    return Workload(run, _detached, "autograd on N-point tensors, f.sum().backward()")
 
 
 def _parameters(torch: Any, dtype: Any, sources: list[Any]) -> list[Any]:
@@ -119,9 +120,11 @@ ENGINE = Engine(
     name="torch",
     description="PyTorch on CPU (autograd; torch.func for forward mode)",
     requires=("torch",),
+    family="torch",
+    capabilities=frozenset({"reverse-mode", "forward-mode", "value_and_grad",
+                            "elementwise_grad", "hessian", "hvp"}),
+    api=torch_api,
     builders={
-        ("E1", "loop"): build_e1_loop,
-        ("E1", "batch"): build_e1_batch,
         ("E2", "setup"): build_e2_setup,
         ("E2", "step"): build_e2_step,
         ("E2", "lists+step"): build_e2_lists_step,

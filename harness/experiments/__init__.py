@@ -7,7 +7,12 @@ and computes the float64 reference result every engine is checked against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,13 +31,56 @@ class Reading:
     calls_per_op: int = 1
 
 
+@dataclass(frozen=True)
+class Bars:
+    """A panel of a bar plot: one bar per engine of one reading."""
+
+    variant: str
+    column: str  # a summary.csv column: "per_call_us", "extrapolated_10M_s", "median_s"
+    label: str  # the axis label
+    unit: str = "calls"  # what the reading's size counts: "calls" or "points"
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What an experiment's part of the report shows; harness/report draws exactly this.
+
+    plot: "bars" (one panel per ``bars`` entry), "time_vs_n" (a log-log panel per reading,
+    one line per engine) or "" (tables only). ``marks`` are published figures drawn on bar
+    panels, (variant, engine, value in the panel's unit, label); ``curves`` published times
+    by n drawn on time-vs-n panels, {variant: {framework: {n: ms}}}, in the colour of
+    ``curve_colors[framework]``'s engine. ``extrapolate``: per-call times scaled to the
+    report's 10M calls (summary column extrapolated_10M_s). ``growth_fit``: a log-log slope
+    per reading and engine. ``engines_table``: the readings set side by side per engine.
+    ``beside(summary, experiment)`` -> (paragraphs, tables) sets the published figures
+    beside this run's; ``pivot``: time and ratio tables by n for every reading.
+    """
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    plot: str = ""
+    plot_file: str = ""
+    bars: tuple[Bars, ...] = ()
+    marks: tuple[tuple[str, str, float, str], ...] = ()
+    curves: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    curve_colors: dict[str, str] = field(default_factory=dict)
+    size_label: str = "n"
+    extrapolate: bool = False
+    growth_fit: bool = False
+    engines_table: tuple[str, ...] = ()
+    beside: Callable[[Any, str], tuple[list[str], list[tuple[str, Any]]]] | None = None
+    pivot: bool = True
+
+
 class Experiment:
-    """Base class: subclasses set NAME, TITLE, PARAMS and implement the methods below."""
+    """Base class: subclasses set NAME, TITLE, PARAMS (and REPORT) and implement the methods
+    below."""
 
     NAME = ""
     TITLE = ""
     PARAMS: dict[str, Param] = {}
     OUTPUT_NAMES: tuple[str, ...] = ()
+    REPORT: ReportSpec = ReportSpec("")  # what the report shows of it (title: TITLE if "")
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         """Return the (variant, size) pairs this experiment measures under ``params``."""
@@ -63,6 +111,50 @@ class Experiment:
     def output_names(self, variant: str) -> tuple[str, ...]:
         """Names of the arrays of a result, used in mismatch messages."""
         return self.OUTPUT_NAMES
+
+    # Workloads written once: workload -> the capability (transform) it needs of an engine.
+    # An engine without a builder of its own for such a workload runs ``written_once`` on its
+    # ArrayAPI; the floor runs ``floor_workload`` (the hand-written one).
+    WRITTEN_ONCE: dict[str, str] = {}
+
+    def written_once(self, workload: str, api: Any, problem: dict[str, Any],
+                     options: dict[str, Any]) -> Any:
+        """The timed Workload of ``workload`` on an engine's ArrayAPI."""
+        raise NotImplementedError(f"{self.NAME} writes no workload once")
+
+    def floor_workload(self, workload: str, problem: dict[str, Any],
+                       options: dict[str, Any]) -> Any:
+        """The hand-written floor's Workload of ``workload``."""
+        raise NotImplementedError(f"{self.NAME} has no hand-written floor of {workload}")
+
+
+# Engines of one graph node (or dual number) per scalar: E2 and E3 bound their sizes by
+# their own scalar_* keys (see Engine.capabilities).
+SCALAR_GRAPH = "scalar-graph"
+
+
+SCALAR_GRAPH_ENGINES = f"engines of one node per scalar (capability {SCALAR_GRAPH})"
+
+
+def engine_capabilities(engine: str) -> frozenset[str]:
+    """The capabilities ``engine`` declares (empty for an unknown name)."""
+    from harness.engines import registry as engine_registry
+
+    adapter = engine_registry().get(engine)
+    return adapter.capabilities if adapter else frozenset()
+
+
+def scalar_bound(engine: str, experiment: str, variant: str, size: int,
+                 max_n: int) -> tuple[bool, str | None]:
+    """(whether ``engine`` builds one node per scalar, why the cell is skipped or None): an
+    engine of another kind answers with its own size limit, a scalar-graph one with the
+    experiment's ``scalar_max_n``."""
+    if SCALAR_GRAPH not in engine_capabilities(engine):
+        return False, engine_size_reason(engine, experiment, variant, size)
+    if size > max_n:
+        return True, (f"n={size} is above {experiment}.scalar_max_n={max_n} (one node per "
+                      "scalar; raise the key to measure it)")
+    return True, None
 
 
 def engine_size_reason(engine: str, experiment: str, variant: str, size: int) -> str | None:
@@ -102,10 +194,13 @@ def compare(got: list[Any], expected: list[np.ndarray], names: tuple[str, ...],
     return worst, message
 
 
+@functools.cache
 def registry() -> dict[str, Experiment]:
-    """Return every experiment by name (E1, E2, E3)."""
-    from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
-
-    experiments = [e1_function.EXPERIMENT, e2_network_reverse.EXPERIMENT,
-                   e3_network_forward.EXPERIMENT]
+    """Return every experiment by name, found as asv finds benchmarks: each module of this
+    package named ``e<number>_...`` that defines ``EXPERIMENT``, in the order of its number.
+    A new experiment is one new file here."""
+    modules = [info.name for info in pkgutil.iter_modules(__path__)
+               if re.fullmatch(r"e\d+_\w+", info.name)]
+    modules.sort(key=lambda name: int(re.match(r"e(\d+)", name).group(1)))
+    experiments = [importlib.import_module(f"{__name__}.{name}").EXPERIMENT for name in modules]
     return {experiment.NAME: experiment for experiment in experiments}

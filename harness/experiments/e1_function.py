@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment
+from harness import published
+from harness.experiments import Bars, Experiment, ReportSpec
 from harness.params import Param
 
-EXTRAPOLATE_TO_CALLS = 10_000_000
 LOOP_SAMPLE = 1000  # distinct points of E1-loop; N calls cycle over them (constant memory)
 
 
@@ -55,6 +55,48 @@ class E1Function(Experiment):
         "batch_points": Param("int", 10_000_000, "points in one batched call", 1, 200_000_000),
     }
     OUTPUT_NAMES = ("f", "df/dx1", "df/dx2", "df/dx3")
+    REPORT = ReportSpec(
+        "E1 - one function, many calls (report Table 1)",
+        plot="bars", plot_file="e1_bars.png",
+        bars=(Bars("loop", "per_call_us", "microseconds per call (log)", "calls"),
+              Bars("batch", "extrapolated_10M_s", "seconds for 10M points (log; N points "
+                   "scaled linearly)", "points")),
+        marks=published.TABLE1_MARKS, extrapolate=True, engines_table=("loop", "batch"),
+        beside=published.table1_beside, pivot=False)
+
+    # value and the three partials: the gradient of f per call on floats (loop); each
+    # point's value and gradient of f, elementwise over N points (batch)
+    WRITTEN_ONCE = {"loop": "value_and_grad", "batch": "elementwise_grad"}
+
+    def written_once(self, workload: str, api: Any, problem: dict[str, Any],
+                     options: dict[str, Any]) -> Any:
+        """f written once on the engine's namespace: its value_and_grad per call on Python
+        floats (loop), its elementwise_grad on N points (batch)."""
+        from harness.engines import Workload, cast, loop_workload
+
+        ns, leaf, to_float = api.ns, api.leaf, api.to_float
+
+        def f(a: Any, b: Any, c: Any) -> Any:
+            return formula(a, b, c, ns)
+
+        if workload == "loop":
+            vg = api.transforms["value_and_grad"](lambda a, b, c: (f(a, b, c), None),
+                                                  0.5, 0.5, 0.5)
+
+            def call(a: float, b: float, c: float) -> tuple[float, float, float, float]:
+                out, _, (d1, d2, d3) = vg(leaf(a), leaf(b), leaf(c))
+                return to_float(out), to_float(d1), to_float(d2), to_float(d3)
+            how = getattr(vg, "note", api.notes.get("value_and_grad", "value_and_grad"))
+            return loop_workload(problem, call, f"{how}, per call on 3 floats")
+
+        arrays = [api.asarray(a) for a in cast(problem, options["dtype"], ("x1", "x2", "x3"))]
+        grad = api.transforms["elementwise_grad"](f, *arrays)
+
+        def run() -> list[Any]:
+            out, grads = grad(*(leaf(a) for a in arrays))
+            return [out, *grads]
+        how = getattr(grad, "note", api.notes.get("elementwise_grad", "elementwise_grad"))
+        return Workload(run, lambda out: [api.to_numpy(a) for a in out], f"{how}, N points")
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         sizes = {"loop": params["loop_calls"], "batch": params["batch_points"]}

@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment, engine_size_reason
+from harness import published
+from harness.experiments import SCALAR_GRAPH_ENGINES, Experiment, ReportSpec, scalar_bound
 from harness.params import Param
-
-SCALAR_ENGINE = "bobodiff-scalar"
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -65,11 +64,20 @@ class E2NetworkReverse(Experiment):
         "sizes": Param("int_list", [1, 10, 100, 300, 600, 1000], "n (inputs = hidden units)",
                        1, 4000),
         "batches": Param("int_list", [1, 64], "batch sizes of the step reading", 1, 4096),
-        "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_ENGINE}", 1, 4000),
-        "scalar_batches": Param("int_list", [1], f"batch sizes measured for {SCALAR_ENGINE} "
-                                "(a batch of B is B scalar graphs)", 1, 4096),
+        "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_GRAPH_ENGINES}",
+                              1, 4000),
+        "scalar_batches": Param("int_list", [1], "batch sizes measured for "
+                                f"{SCALAR_GRAPH_ENGINES} (a batch of B is B scalar graphs)",
+                                1, 4096),
     }
     OUTPUT_NAMES = ("y", "dL/dW1", "dL/db1", "dL/dw2", "dL/db2")
+    # the report's figures on the readings it most probably timed: one step of the network
+    REPORT = ReportSpec(
+        "E2 - network, reverse mode (report section 1.5)", plot="time_vs_n",
+        plot_file="e2_time_vs_n.png", size_label="n (inputs = hidden units)",
+        curves={variant: published.E2_REPORT_MS for variant in ("step-b1", "lists+step-b1")},
+        curve_colors=published.CURVE_COLORS, growth_fit=True,
+        beside=published.section15_beside)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         pairs = []
@@ -102,11 +110,9 @@ class E2NetworkReverse(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
-        if engine != SCALAR_ENGINE:
-            return engine_size_reason(engine, self.NAME, variant, size)
-        if size > params["scalar_max_n"]:
-            return (f"n={size} is above E2.scalar_max_n={params['scalar_max_n']} "
-                    "(one graph node per scalar; raise the key to measure it)")
+        scalar, reason = scalar_bound(engine, self.NAME, variant, size, params["scalar_max_n"])
+        if not scalar or reason:
+            return reason
         batch = int(variant.split("-b")[1]) if "-b" in variant else 1
         if batch not in params["scalar_batches"]:
             return (f"batch {batch} is not in E2.scalar_batches={params['scalar_batches']} "

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.experiments import Experiment, engine_size_reason
+from harness import published
+from harness.experiments import SCALAR_GRAPH_ENGINES, Experiment, ReportSpec, scalar_bound
 from harness.params import Param
-
-SCALAR_ENGINE = "bobodiff-scalar"
 
 
 def network(W1: Any, b1: Any, w2: Any, b2: Any, x: Any, lib: Any) -> Any:
@@ -43,8 +42,15 @@ class E3NetworkForward(Experiment):
                           choices=("jvp", "grad")),
         "sizes": Param("int_list", [1, 10, 100, 300, 600, 1000], "n (inputs = hidden units)",
                        1, 4000),
-        "scalar_max_n": Param("int", 1000, f"largest n measured for {SCALAR_ENGINE}", 1, 4000),
+        "scalar_max_n": Param("int", 1000, f"largest n measured for {SCALAR_GRAPH_ENGINES}",
+                              1, 4000),
     }
+
+    REPORT = ReportSpec(
+        "E3 - network, forward mode (report Table 2)", plot="time_vs_n",
+        plot_file="e3_time_vs_n.png", size_label="n (inputs = hidden units)",
+        curves={variant: published.E3_REPORT_MS for variant in ("jvp", "grad")},
+        curve_colors=published.CURVE_COLORS, growth_fit=True, beside=published.table2_beside)
 
     def cells(self, params: dict[str, Any]) -> list[tuple[str, int]]:
         return [(variant, n) for n in params["sizes"] for variant in params["variants"]]
@@ -68,12 +74,7 @@ class E3NetworkForward(Experiment):
 
     def skip_reason(self, engine: str, variant: str, size: int,
                     params: dict[str, Any]) -> str | None:
-        if engine != SCALAR_ENGINE:
-            return engine_size_reason(engine, self.NAME, variant, size)
-        if engine == SCALAR_ENGINE and size > params["scalar_max_n"]:
-            return (f"n={size} is above E3.scalar_max_n={params['scalar_max_n']} "
-                    "(one dual number per scalar; raise the key to measure it)")
-        return None
+        return scalar_bound(engine, self.NAME, variant, size, params["scalar_max_n"])[1]
 
 
 EXPERIMENT = E3NetworkForward()

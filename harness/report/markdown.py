@@ -1,4 +1,5 @@
-"""report.md: the report's Table 1, section 1.5 and Table 2 beside this run's figures."""
+"""report.md: the run, then each experiment's section as it declares it (its ReportSpec:
+the published figures beside this run's, tables per reading), growth, targets, problems."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report import reference as ref
+from harness import published
+from harness.experiments import ReportSpec
+from harness.experiments import registry as experiment_registry
 from harness.report.atomic import write_text_atomic
 from harness.report.load import RawData, read_raw
 from harness.report.sections import Section, to_markdown, with_interval
@@ -32,9 +35,8 @@ def write_report(raw: RawData, summary: pd.DataFrame, path: Path,
 def build_sections(raw: RawData, summary: pd.DataFrame) -> list[Section]:
     """All report sections, in reading order."""
     return [run_section(raw, summary), noise_section(raw, summary), fidelity_section(),
-            e1_section(summary), e2_section(summary), e3_section(summary),
-            growth_section(summary), targets_section(summary), kernel_section(summary),
-            problems_section(summary), method_section(summary)]
+            *experiment_sections(summary), growth_section(summary), targets_section(summary),
+            kernel_section(summary), problems_section(summary), method_section(summary)]
 
 
 def _ok(summary: pd.DataFrame) -> pd.DataFrame:
@@ -112,11 +114,11 @@ def fidelity_section() -> Section:
     exact = exact_example()
     misprints = pd.DataFrame([{"quantity": m["quantity"], "report prints": m["printed"],
                                "exact": repr(exact[m["quantity"]]), "what happened": m["note"]}
-                              for m in ref.MISPRINTS])
+                              for m in published.MISPRINTS])
     measured = pd.DataFrame([{"report figure": m["figure"], "report section": m["section"],
                               "what it measured (as the report says)": m["measured"],
                               "what the report does not say": m["unsaid"]}
-                             for m in ref.MEASURED])
+                             for m in published.MEASURED])
     return Section(
         "Fidelity to the report",
         ["The report's figures below are quoted as printed. Two numbers of its forward-mode "
@@ -238,32 +240,6 @@ def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
                    [("Noisiest cells (most foreign CPU first)", frame)])
 
 
-def e1_section(summary: pd.DataFrame) -> Section:
-    """Table 1 of the report beside this run, then every engine on both readings."""
-    rows = []
-    for entry in ref.TABLE1:
-        for engine, variant in entry["matches"]:
-            row = _row_of(summary, "E1", variant, engine)
-            rows.append({"report row": entry["row"], f"{REPORT}: what it timed": entry["timed"],
-                         f"{REPORT}: 10M calls (s)": entry["seconds"],
-                         f"{REPORT}: memory (MB)": entry["memory_mb"],
-                         f"{THIS}: engine / reading": f"{engine} / E1-{variant}",
-                         f"{THIS}: 10M calls / points (s)": _get(row, "extrapolated_10M_s"),
-                         f"{THIS}: peak RSS (MB)": _get(row, "peak_rss_mb")})
-    side_by_side = pd.DataFrame(rows)
-    return Section(
-        "E1 - one function, many calls (report Table 1)",
-        ["The report timed its forward mode as one vectorized call on arrays (0.4 s) and its "
-         "backward mode and PyTorch as 10M separate calls (98.5 s, 1114 s): two different "
-         "readings. Here every engine is timed both ways. E1-loop times are extrapolated "
-         "linearly from the measured calls to 10M calls; E1-batch times are scaled linearly "
-         "from N points to 10M points. Peak RSS is the whole cell process (interpreter, "
-         "imports, inputs and results included).",
-         "Compare within a reading: loop against loop, batch against batch."],
-        [("Report Table 1 beside this run", side_by_side),
-         ("E1, every engine, both readings", e1_engines_table(summary))])
-
-
 def _ratio_of(row: pd.Series | None, column: str) -> str:
     return "-" if row is None else _ratio(row, column)
 
@@ -272,48 +248,65 @@ def _get(row: pd.Series | None, column: str) -> float:
     return float(row[column]) if row is not None and pd.notna(row[column]) else math.nan
 
 
-def e1_engines_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per engine: loop per call, 10M extrapolation, batch time, ratios, memory."""
-    e1 = summary[summary.experiment == "E1"]
+def experiment_sections(summary: pd.DataFrame) -> list[Section]:
+    """One section per experiment of the registry that has cells in this run, drawn as its
+    ReportSpec declares (then any experiment of the run the registry no longer knows)."""
+    present = set(summary.experiment) if len(summary) else set()
+    known = experiment_registry()
+    sections = [experiment_section(summary, name, spec.REPORT, spec.TITLE)
+                for name, spec in known.items() if name in present]
+    return sections + [experiment_section(summary, name, ReportSpec(str(name)), str(name))
+                       for name in sorted(present - set(known), key=str)]
+
+
+def experiment_section(summary: pd.DataFrame, experiment: str, spec: ReportSpec,
+                       title: str) -> Section:
+    """The published figures beside this run's (``spec.beside``), the engines' readings side
+    by side (``spec.engines_table``), then time and ratio tables by size (``spec.pivot``)."""
+    paragraphs, tables = list(spec.paragraphs), []
+    if spec.beside:
+        more, beside = spec.beside(summary, experiment)
+        paragraphs += more
+        tables += beside
+    if spec.engines_table:
+        tables.append((f"{experiment}, every engine, "
+                       f"{'both readings' if len(spec.engines_table) == 2 else 'each reading'}",
+                       engines_table(summary, experiment, spec)))
+    if spec.pivot:
+        tables += pivot_tables(summary, experiment)
+    return Section(spec.title or title, paragraphs, tables)
+
+
+def engines_table(summary: pd.DataFrame, experiment: str, spec: ReportSpec) -> pd.DataFrame:
+    """One row per engine: each declared reading's time per call (per point), its
+    extrapolation when declared, its ratios, and peak memory."""
+    part = summary[summary.experiment == experiment]
+    units = {bars.variant: bars.unit for bars in spec.bars}
     rows = []
-    for engine in sorted(e1.engine.unique()):
-        loop = _row_of(summary, "E1", "loop", engine)
-        batch = _row_of(summary, "E1", "batch", engine)
-        if loop is None and batch is None:
+    for engine in sorted(part.engine.unique()):
+        found = {v: _row_of(summary, experiment, v, engine) for v in spec.engines_table}
+        if all(row is None for row in found.values()):
             continue  # skipped or failed: listed under "Cells without a number"
-        rows.append({"engine": engine, "loop: us/call": _get(loop, "per_call_us"),
-                     "loop: 10M calls (s)": _get(loop, "extrapolated_10M_s"),
-                     "loop: x torch": _ratio_of(loop, "ratio_to_torch"),
-                     "loop: x floor": _ratio_of(loop, "ratio_to_floor"),
-                     "batch: s per call": _get(batch, "median_s"),
-                     "batch: N points": int(batch["size"]) if batch is not None else None,
-                     "batch: 10M points (s)": _get(batch, "extrapolated_10M_s"),
-                     "batch: x torch": _ratio_of(batch, "ratio_to_torch"),
-                     "batch: x floor": _ratio_of(batch, "ratio_to_floor"),
-                     "loop peak RSS (MB)": _get(loop, "peak_rss_mb"),
-                     "batch peak RSS (MB)": _get(batch, "peak_rss_mb")})
+        row: dict[str, object] = {"engine": engine}
+        for variant, cell in found.items():
+            unit = units.get(variant, "calls")
+            if unit == "calls":
+                row[f"{variant}: us/call"] = _get(cell, "per_call_us")
+                if spec.extrapolate:
+                    row[f"{variant}: 10M calls (s)"] = _get(cell, "extrapolated_10M_s")
+            else:
+                row[f"{variant}: s per call"] = _get(cell, "median_s")
+                row[f"{variant}: N points"] = int(cell["size"]) if cell is not None else None
+                if spec.extrapolate:
+                    row[f"{variant}: 10M points (s)"] = _get(cell, "extrapolated_10M_s")
+                else:
+                    row[f"{variant}: us per point"] = _get(cell, "per_call_us")
+            row[f"{variant}: x torch"] = _ratio_of(cell, "ratio_to_torch")
+            row[f"{variant}: x floor"] = _ratio_of(cell, "ratio_to_floor")
+        for variant, cell in found.items():
+            row[f"{variant} peak RSS (MB)"] = _get(cell, "peak_rss_mb")
+        rows.append(row)
     return pd.DataFrame(rows)
-
-
-def e2_candidates(summary: pd.DataFrame, engine: str, n: int) -> dict[str, float]:
-    """Readings that might be what the report timed, in seconds, at size n (log-log
-    interpolated between measured sizes, extrapolated beyond them: see size_source)."""
-    ok = _ok(summary)
-    ok = ok[(ok.experiment == "E2") & (ok.engine == engine)]
-    curves = {variant: (list(rows["size"]), list(rows["median_s"]))
-              for variant, rows in ok.groupby("variant")}
-
-    def at(variant: str, size: int) -> float:
-        sizes, times = curves.get(variant, ([], []))
-        return loglog_interpolate(sizes, times, size, extrapolate=True)
-
-    step, setup = at("step-b1", n), at("setup", n)
-    measured = len(curves.get("step-b1", ([], []))[0])
-    sweep = sum(at("step-b1", m) for m in range(1, n + 1)) if measured >= 2 else math.nan
-    return {"one step (batch 1)": step, "one step (batch 64)": at("step-b64", n),
-            "setup + one step": setup + step, "setup from lists + one step":
-            at("lists+step-b1", n), "100 steps (batch 1)": 100 * step,
-            "sweep n=1..N, one step each": sweep}
 
 
 def size_source(summary: pd.DataFrame, experiment: str, engine: str, n: int) -> str:
@@ -325,65 +318,6 @@ def size_source(summary: pd.DataFrame, experiment: str, engine: str, n: int) -> 
     if sizes and min(sizes) < n < max(sizes):
         return "interpolated"
     return "extrapolated"
-
-
-def best_match(summary: pd.DataFrame, engine: str,
-               report_ms: dict[int, float]) -> tuple[str, float]:
-    """The candidate reading closest to the report's figures (mean |log ratio|)."""
-    scores = {}
-    candidates = {n: e2_candidates(summary, engine, n) for n in report_ms}
-    for name in candidates[next(iter(report_ms))]:
-        logs = [abs(math.log(candidates[n][name] * 1e3 / ms))
-                for n, ms in report_ms.items() if candidates[n][name] > 0]
-        if logs and len(logs) == len(report_ms):
-            scores[name] = sum(logs) / len(logs)
-    if not scores:
-        return "", math.nan
-    name = min(scores, key=scores.get)
-    return name, math.exp(scores[name])
-
-
-def e2_section(summary: pd.DataFrame) -> Section:
-    """Section 1.5 of the report beside this run's candidate readings."""
-    rows = []
-    matches = []
-    for label, engines in (("torch", ("torch",)), ("bobodiff", ref.E2_BOBODIFF_ENGINES)):
-        report_ms = ref.E2_REPORT_MS[label]
-        for engine in engines:
-            per_n = {n: e2_candidates(summary, engine, n) for n in report_ms}
-            if all(math.isnan(v) for values in per_n.values() for v in values.values()):
-                continue
-            sources = {n: size_source(summary, "E2", engine, n) for n in report_ms}
-            for name in per_n[next(iter(report_ms))]:
-                row = {"report engine": label, "engine (this run)": engine, "reading": name}
-                for n, ms in report_ms.items():
-                    row[f"{REPORT} n={n} (ms)"] = ms
-                    row[f"{THIS} n={n} (ms)"] = per_n[n][name] * 1e3
-                    row[f"n={n}"] = sources[n]
-                rows.append(row)
-            name, factor = best_match(summary, engine, report_ms)
-            if name:
-                caveat = "" if set(sources.values()) == {"measured"} else \
-                    " - from sizes " + " / ".join(sorted(set(sources.values()))) + \
-                    " log-log, an estimate"
-                matches.append(f"{engine}: the reading closest to the report's {label} figures "
-                               f"is '{name}' (within a factor {factor:.2f} on average{caveat}).")
-    paragraphs = [
-        "The report: bobodiff 2228.68 ms (n=600) to 6622.13 ms (n=1000), 'quadratic'; "
-        "PyTorch 27.83 ms to 57.20 ms, 'linear'; 'PyTorch about 100x faster'. The report does "
-        "not say what it timed. One forward+backward pass of PyTorch is far below its "
-        "figures, so the report timed more than one pass; the candidates below are measured "
-        "(one step, setup from lists + step) or derived from measured cells (setup + step, "
-        "100 steps, a sweep over every n from 1 to N interpolated log-log from the measured "
-        "sizes). Values at sizes not measured (column n=...: interpolated or extrapolated "
-        "log-log from the nearest measured sizes) are estimates.", *matches,
-        speedup_sentence(summary, "E2", "step-b1", ref.E2_BOBODIFF_ENGINES, (600, 1000)),
-        "Note on growth: one step does ~n^2 multiply-adds, so every engine's time tends to "
-        "grow as n^2 once n is large enough to hide fixed per-call costs; see the fitted "
-        "exponents below."]
-    tables = [("Report section 1.5 beside this run's candidate readings", pd.DataFrame(rows))]
-    tables += pivot_tables(summary, "E2")
-    return Section("E2 - network, reverse mode (report section 1.5)", paragraphs, tables)
 
 
 def speedup_sentence(summary: pd.DataFrame, experiment: str, variant: str,
@@ -451,43 +385,6 @@ def _ratio(row: pd.Series, column: str) -> str:
     """The row's ratio with its interval, '0.85 [0.81, 0.90]' ('-' when missing)."""
     return with_interval(row.get(column), row.get(f"{column}_ci_low"),
                          row.get(f"{column}_ci_high"))
-
-
-def e3_section(summary: pd.DataFrame) -> Section:
-    """Table 2 of the report beside this run (n=700 interpolated when not measured)."""
-    rows = []
-    ok = _ok(summary)
-    slopes = growth(summary)
-    for label, engines in (("bobodiff", ref.E3_BOBODIFF_ENGINES), ("torch", ("torch",))):
-        for engine in engines:
-            for variant in ("jvp", "grad"):
-                part = ok[(ok.experiment == "E3") & (ok.engine == engine)
-                          & (ok.variant == variant)]
-                if part.empty:
-                    continue
-                row = {"report framework": label, "engine / reading": f"{engine} / {variant}"}
-                for n, ms in ref.E3_REPORT_MS[label].items():
-                    measured = n in set(part["size"])
-                    value = loglog_interpolate(list(part["size"]), list(part["median_s"]), n)
-                    row[f"{REPORT} n={n} (ms)"] = ms
-                    row[f"{THIS} n={n} (ms)"] = value * 1e3
-                    row[f"n={n} measured?"] = "yes" if measured else "interpolated"
-                slope = slopes[(slopes.experiment == "E3") & (slopes.engine == engine)
-                               & (slopes.variant == variant)]
-                row[f"{REPORT} growth"] = ref.E3_REPORT_GROWTH[label]
-                row[f"{THIS} growth exponent"] = float(slope.exponent.iloc[0]) \
-                    if len(slope) else math.nan
-                rows.append(row)
-    paragraphs = [
-        "The report: bobodiff 444.57 ms (n=700), 891.61 ms (n=1000); PyTorch 29.19 ms, "
-        "50.39 ms; 'PyTorch 11 to 17 times faster'. Its bobodiff forward network used one "
-        "dual number per scalar (bobodiff-scalar / jvp here). 'jvp' is one direction; 'grad' "
-        "is all n directions (the full input gradient).",
-        speedup_sentence(summary, "E3", "jvp", ref.E3_BOBODIFF_ENGINES, (700, 1000)),
-        speedup_sentence(summary, "E3", "grad", ref.E3_BOBODIFF_ENGINES[1:], (700, 1000))]
-    tables = [("Report Table 2 beside this run", pd.DataFrame(rows)),
-              *pivot_tables(summary, "E3")]
-    return Section("E3 - network, forward mode (report Table 2)", paragraphs, tables)
 
 
 def growth_section(summary: pd.DataFrame) -> Section:

@@ -1,4 +1,6 @@
-"""PNG plots (matplotlib, Agg): time vs n per engine (E2, E3), E1 bars, memory per engine."""
+"""PNG plots (matplotlib, Agg): each experiment's plot as its ReportSpec declares it (bars per
+reading, or time vs n per engine with fitted power laws and the published figures), and the
+memory of every engine."""
 
 from __future__ import annotations
 
@@ -10,40 +12,55 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import pandas as pd  # noqa: E402
 
-from harness.report import reference as ref  # noqa: E402
+from harness.engines import registry as engine_registry  # noqa: E402
+from harness.experiments import ReportSpec  # noqa: E402
+from harness.experiments import registry as experiment_registry  # noqa: E402
 from harness.report.atomic import write_atomic  # noqa: E402
 from harness.report.summary import growth  # noqa: E402
 from harness.stats import loglog_predict, loglog_slope  # noqa: E402
 
-PLOT_FILES = ("e1_bars.png", "e2_time_vs_n.png", "e3_time_vs_n.png", "memory.png")
-KNOWN_ENGINES = ("floor", "torch", "bobodiff-forward", "bobodiff-reverse", "bobodiff-scalar",
-                 "bobodiff-compiled", "jax", "autograd", "micrograd")
-
-
+MEMORY_FILE = "memory.png"
 REPORT_LABEL = "report (their machine)"
 CI_COLUMNS = ("median_ci_low", "median_ci_high")  # the 95% interval of a cell's median, s
-# The readings of this run the report's E2 / E3 figures are drawn beside (what it most
-# probably timed: one step of the network, E3 one direction or all of them).
-REPORT_PANELS = {"E2": ("step-b1", "lists+step-b1"), "E3": ("jvp", "grad")}
-REPORT_CURVES = {"E2": ref.E2_REPORT_MS, "E3": ref.E3_REPORT_MS}
-# Which engine's colour the report's figures take: its own scalar design, and PyTorch.
-REPORT_COLORS = {"bobodiff": "bobodiff-scalar", "torch": "torch"}
-REPORT_MARKERS = {"bobodiff": "*", "torch": "P"}
+REPORT_MARKERS = ("*", "P", "X", "h")  # the published curves' markers, in their order
+
+
+def plotted() -> list[tuple[str, ReportSpec]]:
+    """(experiment, its ReportSpec) of every registered experiment that declares a plot."""
+    return [(name, spec.REPORT) for name, spec in experiment_registry().items()
+            if spec.REPORT.plot]
+
+
+def plot_files() -> tuple[str, ...]:
+    """The PNG files of every run folder: each declared plot, then memory.png (the same
+    files whatever the run measured: an experiment without cells gets an empty plot)."""
+    return (*(spec.plot_file for _, spec in plotted()), MEMORY_FILE)
 
 
 def engine_color(engine: str) -> tuple:
-    """The same colour for an engine in every plot."""
+    """The same colour for an engine in every plot (its place among the registered ones)."""
     palette = plt.get_cmap("tab10").colors
-    index = KNOWN_ENGINES.index(engine) if engine in KNOWN_ENGINES else len(KNOWN_ENGINES)
+    known = list(engine_registry())
+    index = known.index(engine) if engine in known else len(known)
     return palette[index % len(palette)]
 
 
+DRAWERS = {"bars": lambda data, name: draw_bars(data, name),
+           "time_vs_n": lambda data, name: draw_time_vs_n(data, name)}
+
+
 def write_plots(summary: pd.DataFrame, run_dir: Path) -> list[Path]:
-    """Draw every plot into run_dir; return their paths (always the same four files)."""
+    """Draw every plot into run_dir; return their paths (always ``plot_files()``)."""
     ok = summary[summary.status == "ok"] if len(summary) else summary
-    drawers = (draw_e1, lambda data: draw_time_vs_n(data, "E2"),
-               lambda data: draw_time_vs_n(data, "E3"), draw_memory)
-    return [_save(drawer(ok), run_dir / name) for drawer, name in zip(drawers, PLOT_FILES)]
+    paths = [_save(DRAWERS[spec.plot](ok, name), run_dir / spec.plot_file)
+             for name, spec in plotted()]
+    return [*paths, _save(draw_memory(ok), run_dir / MEMORY_FILE)]
+
+
+def report_spec(experiment: str) -> ReportSpec:
+    """The ReportSpec ``experiment`` declares (a bare one for an unknown name)."""
+    spec = experiment_registry().get(experiment)
+    return spec.REPORT if spec else ReportSpec(str(experiment))
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
@@ -82,7 +99,8 @@ def interval_errors(rows: pd.DataFrame, values: pd.Series) -> list[pd.Series]:
 def draw_time_vs_n(ok: pd.DataFrame, experiment: str) -> plt.Figure:
     """One log-log panel per variant: a line per engine, its fitted power law (exponent in
     the legend), the 95% interval of each median when the summary has one, and the report's
-    own figures on the panels of the readings it is compared with."""
+    own figures on the panels of the readings it is compared with (spec.curves)."""
+    spec = report_spec(experiment)
     data = ok[ok.experiment == experiment] if len(ok) else ok
     variants = sorted(data.variant.unique(), key=reading_order) if len(data) else []
     figure, axes = plt.subplots(1, max(1, len(variants)), figsize=(5.5 * max(1, len(variants)),
@@ -107,12 +125,12 @@ def draw_time_vs_n(ok: pd.DataFrame, experiment: str) -> plt.Figure:
             if intervals:
                 axis.errorbar(rows["size"], times, yerr=interval_errors(rows, times),
                               fmt="none", ecolor=color, capsize=3, linewidth=1)
-        if variant in REPORT_PANELS.get(experiment, ()):
-            draw_report_points(axis, REPORT_CURVES[experiment])
+        if variant in spec.curves:
+            draw_report_points(axis, spec.curves[variant], spec.curve_colors)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_title(f"{experiment}/{variant}")
-        axis.set_xlabel("n (inputs = hidden units)")
+        axis.set_xlabel(spec.size_label)
         axis.set_ylabel("median time per call (ms)")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
@@ -131,39 +149,36 @@ def _draw_fit(axis: plt.Axes, rows: pd.DataFrame, fit: pd.Series, color: tuple) 
               linewidth=1, color=color, alpha=0.7)
 
 
-def draw_report_points(axis: plt.Axes, curves: dict[str, dict[int, float]]) -> None:
+def draw_report_points(axis: plt.Axes, curves: dict[str, dict[int, float]],
+                       colors: dict[str, str]) -> None:
     """The report's published times (ms by n) as distinct markers, with the exponent their
-    two points imply."""
-    for framework, points in curves.items():
+    two points imply; each framework in the colour of the engine ``colors`` names."""
+    for index, (framework, points) in enumerate(curves.items()):
         sizes, times = list(points), list(points.values())
         exponent = loglog_slope(sizes, times)
-        name = "bobodiff" if framework == "bobodiff" else "PyTorch"
-        axis.plot(sizes, times, linestyle=":", marker=REPORT_MARKERS[framework], markersize=11,
-                  markeredgecolor="black", color=engine_color(REPORT_COLORS[framework]),
+        name = "PyTorch" if framework == "torch" else framework
+        axis.plot(sizes, times, linestyle=":", marker=REPORT_MARKERS[index % len(REPORT_MARKERS)],
+                  markersize=11, markeredgecolor="black",
+                  color=engine_color(colors.get(framework, framework)),
                   label=f"{REPORT_LABEL}: {name} (n^{exponent:.2f})")
 
 
-# Table 1 of the report on the E1 bars: (reading, engine of this run, value in the panel's
-# unit). The loop panel is per call (the report's 10M calls / 1e7), the batch one is 10M points.
-E1_REPORT_MARKS = (("loop", "bobodiff-scalar", ref.TABLE1[1]["seconds"] / 1e7 * 1e6,
-                    "backward (bobodiff)"),
-                   ("loop", "torch", ref.TABLE1[2]["seconds"] / 1e7 * 1e6, "PyTorch"),
-                   ("batch", "bobodiff-forward", ref.TABLE1[0]["seconds"], "forward (bobodiff)"))
-
-
-def draw_e1(ok: pd.DataFrame) -> plt.Figure:
-    """Bars for E1-loop (microseconds per call) and E1-batch (seconds for 10M points), the
-    report's Table 1 as markers on the bars of the engines that correspond to its rows."""
-    data = ok[ok.experiment == "E1"] if len(ok) else ok
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    readings = (("loop", "per_call_us", "microseconds per call (log)"),
-                ("batch", "extrapolated_10M_s", "seconds for 10M points (log; N points "
-                 "scaled linearly)"))
+def draw_bars(ok: pd.DataFrame, experiment: str) -> plt.Figure:
+    """A panel of bars per declared reading (spec.bars), the published figures (spec.marks)
+    as markers on the bars of the engines that correspond to them."""
+    spec = report_spec(experiment)
+    data = ok[ok.experiment == experiment] if len(ok) else ok
+    panels = spec.bars or ()
+    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.5),
+                                squeeze=False)
+    if not panels:
+        _empty(axes[0][0], experiment)
     intervals = has_intervals(data)
-    for axis, (variant, column, label) in zip(axes, readings):
+    for axis, bars in zip(axes[0], panels):
+        variant, column, label = bars.variant, bars.column, bars.label
         rows = data[data.variant == variant].sort_values(column) if len(data) else data
         if rows.empty:
-            _empty(axis, f"E1-{variant}")
+            _empty(axis, f"{experiment}-{variant}")
             continue
         errors = interval_errors(rows, rows[column]) if intervals else None
         axis.barh(rows["engine"], rows[column], xerr=errors, capsize=3,
@@ -171,12 +186,12 @@ def draw_e1(ok: pd.DataFrame) -> plt.Figure:
         axis.set_xscale("log")
         axis.set_xlabel(label)
         size = int(rows["size"].iloc[0])
-        axis.set_title(f"E1-{variant} ({size:,} {'calls' if variant == 'loop' else 'points'})")
+        axis.set_title(f"{experiment}-{variant} ({size:,} {bars.unit})")
         for y, value in enumerate(rows[column]):
             axis.text(value, y, f" {value:.3g}", va="center", fontsize=8)
         engines = list(rows["engine"])
         marks = [(engines.index(engine), value, row) for reading, engine, value, row
-                 in E1_REPORT_MARKS if reading == variant and engine in engines]
+                 in spec.marks if reading == variant and engine in engines]
         for index, (y, value, row) in enumerate(marks):
             axis.plot([value], [y], marker="D", linestyle="none", markersize=9, color="white",
                       markeredgecolor="black", markeredgewidth=1.5,
@@ -185,9 +200,9 @@ def draw_e1(ok: pd.DataFrame) -> plt.Figure:
                           textcoords="offset points", fontsize=7)
         if marks:
             axis.legend(fontsize=7, loc="lower right")
-    bars = " (bars: 95% interval of the median)" if intervals else ""
-    figure.suptitle("E1: value + 3 partials of the report's function; diamonds = the report's "
-                    f"Table 1{bars}")
+    note = " (bars: 95% interval of the median)" if intervals else ""
+    marks = "; diamonds = the report's figures" if spec.marks else ""
+    figure.suptitle(f"{spec.title or experiment}{marks}{note}")
     figure.tight_layout()
     return figure
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from harness.cells import KEY_FIELDS
+from harness.experiments import ReportSpec
+from harness.experiments import registry as experiment_registry
 from harness.report.atomic import write_atomic
 from harness.report.load import RawData
 from harness.stats import (
@@ -37,6 +39,13 @@ SUMMARY_COLUMNS = [
 ]
 RATIO_REFERENCES = (("torch", "ratio_to_torch"), ("floor", "ratio_to_floor"))
 GROWTH_MIN_N = 100
+
+
+def report_of(experiment: str) -> ReportSpec:
+    """What ``experiment`` declares of its report (an unknown one, e.g. of an old run whose
+    experiment is gone: tables only)."""
+    spec = experiment_registry().get(experiment)
+    return spec.REPORT if spec else ReportSpec(str(experiment))
 
 
 def values_by_round(raw: RawData) -> dict[str, dict[int, list[float]]]:
@@ -109,8 +118,8 @@ def _row(cell: dict, samples: list[list[float]]) -> dict:
     stats = stats_of(values) if status == "ok" else {}
     calls = int(cell.get("calls_per_op") or 1)
     median = stats.get("median", math.nan)
-    extrapolated = median / calls * EXTRAPOLATED_CALLS if cell["experiment"] == "E1" \
-        else math.nan
+    extrapolated = median / calls * EXTRAPOLATED_CALLS \
+        if report_of(cell["experiment"]).extrapolate else math.nan
     return {
         **{key: cell.get(key) for key in KEY_FIELDS}, "status": status,
         "median_s": median, "iqr_s": stats.get("iqr", math.nan),
@@ -191,11 +200,14 @@ def _ratio_estimate(row: pd.Series, column: str, reference: str,
 def growth(summary: pd.DataFrame, min_n: int = GROWTH_MIN_N) -> pd.DataFrame:
     """Log-log slope of median time against n per (experiment, variant, engine).
 
-    Fitted on n >= min_n when at least two such sizes were measured (small n are dominated
+    For the experiments whose report declares a growth fit. Fitted on n >= min_n when at
+    least two such sizes were measured (small n are dominated
     by fixed per-call overhead), else on every measured n.
     """
     rows = []
-    ok = summary[(summary.status == "ok") & summary.experiment.isin(["E2", "E3"])]
+    fitted = [name for name in summary.experiment.unique() if report_of(name).growth_fit] \
+        if len(summary) else []
+    ok = summary[(summary.status == "ok") & summary.experiment.isin(fitted)]
     for (experiment, variant, engine), group in ok.groupby(["experiment", "variant", "engine"]):
         large = group[group["size"] >= min_n]
         used = large if large["size"].nunique() >= 2 else group
