@@ -22,7 +22,6 @@ _BACKEND_CALLS = frozenset({"backend_for", "backend_of"})
 # Files that still name a primitive, with the reason; the test fails when an entry is
 # stale, so this list only shrinks.
 _NOT_YET: dict[tuple[str, str], str] = {
-    ("pow", "reverse.py"): "Tensor.__pow__'s inline float path for integer exponents (E1)",
     ("sigmoid", "nn.py"): "MLP's default activation, a public API value",
 }
 
