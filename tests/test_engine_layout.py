@@ -19,11 +19,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bobodiff"
 _BACKEND_NAMES = frozenset({"MATH", "NUMPY", "GENERIC", "ops", "o", "backend", "bk"})
 _BACKEND_CALLS = frozenset({"backend_for", "backend_of"})
 
-# Files that still name a primitive, with the reason; the test fails when an entry is
-# stale, so this list only shrinks.
-_NOT_YET: dict[tuple[str, str], str] = {
-    ("sigmoid", "nn.py"): "MLP's default activation, a public API value",
-}
+# Files that still name a primitive, with the reason (none now); the test fails when an
+# entry is stale, so this list only shrinks.
+_NOT_YET: dict[tuple[str, str], str] = {}
 
 
 def _spellings(name: str) -> set[str]:
