@@ -135,6 +135,13 @@ class Tracer(Wrapper):
 
 # How each primitive is written out. Operands are names or literals.
 _INFIX = {name: rule.infix for name, rule in RULES.items() if rule.infix}
+# Written with a template of their own where its condition holds (np.dot, see rules).
+_PRINTS_AS = {name: rule.prints_as for name, rule in STRUCTURAL.items() if rule.prints_as}
+# Operators written infix on floats for an integral literal second operand only (**).
+_INFIX_INTEGRAL_ONLY = frozenset(name for name, rule in ELEMENTWISE.items()
+                                 if rule.infix_integral_only)
+# A square x ** 2 on floats: written as this operator of (x, x) (x * x).
+_SQUARE_AS = {name: rule.square_as for name, rule in ELEMENTWISE.items() if rule.square_as}
 # Named functions printed as ``math.name`` / ``np.name`` (the rest are bound as globals):
 # those whose primal is the math function of that name (the program falls back to the
 # uncompiled function where math raises), or the NumPy ufunc itself.
@@ -157,8 +164,9 @@ class _Eq:
 
     ``refs`` are the operands: a traced value's name (also in ``operands``), a constant's
     global name, or a literal (``literals`` holds its number, None for the others). ``form``
-    says how :func:`_print` writes it: ``"infix"`` (``a + b``, ``a ** b``),
-    ``"dot"`` (``np.dot(a, b)``), ``"call"`` (``fn(a, b, key=value)``) or ``"float"``.
+    says how :func:`_print` writes it: ``"infix"`` (``a + b``, ``a ** b``), ``"prints_as"``
+    (its rule's own template: ``np.dot(a, b)``), ``"call"`` (``fn(a, b, key=value)``) or
+    ``"float"``.
     """
 
     __slots__ = ("name", "op", "form", "fn", "refs", "literals", "operands", "params",
@@ -194,8 +202,8 @@ def _print(eq: _Eq, refs: Sequence[str] | None = None) -> str:
     refs = eq.refs if refs is None else refs
     if eq.form == "infix":
         return _INFIX[eq.op].format(*refs)
-    if eq.form == "dot":
-        return f"np.dot({refs[0]}, {refs[1]})"
+    if eq.form == "prints_as":
+        return _PRINTS_AS[eq.op][1].format(*refs)
     if eq.form == "float":
         return f"float({refs[0]})"
     return f"{eq.fn}({', '.join([*refs, *eq.keywords])})"
@@ -262,7 +270,7 @@ class _Trace:
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:
         values = [a.value if type(a) is Tracer and a._level == level else a for a in args]
-        same = _identity_operand(rule.name, args, values, params)
+        same = _identity_operand(rule, args, values, params)
         if same is not None:
             return same
         traced = [type(a) is Tracer and a._level == level for a in args]
@@ -272,14 +280,14 @@ class _Trace:
         value = _compute(rule, tuple(values), params)
         backend = backend_for(tuple(values))
         op, form, fn, keywords = rule.name, "call", "", ()
-        if op == "pow" and backend is MATH and literals[1] == 2.0:  # x ** 2 is x * x
-            op, form = "mul", "infix"
+        if op in _SQUARE_AS and backend is MATH and literals[1] == 2.0:  # x ** 2 is x * x
+            op, form = _SQUARE_AS[op], "infix"
             refs, literals, traced = (refs[0],) * 2, (literals[0],) * 2, [traced[0]] * 2
-        elif op in _INFIX and (op != "pow" or backend is NUMPY or _is_integral(literals[1])):
+        elif op in _INFIX and (op not in _INFIX_INTEGRAL_ONLY or backend is NUMPY
+                               or _is_integral(literals[1])):
             # (on floats, x ** y is written as such for an integral y only: Python's
             # power of a negative float to a fractional one is complex, NumPy's is nan)
-            form = "dot" if op == "matmul" and all(0 < np.ndim(v) <= 2 for v in values) \
-                else "infix"  # np.dot: BLAS for every 1-D/2-D case (see rules)
+            form = "prints_as" if op in _PRINTS_AS and _PRINTS_AS[op][0](*values) else "infix"
         else:
             fn = self.function(backend, op)
             keywords = tuple(f"{key}={repr(v) if _is_simple_literal(v) else self.constant(v)}"
@@ -292,9 +300,9 @@ class _Trace:
 
 # Primitives computed point by point: on ghosts they are computed on one element.
 _POINTWISE = frozenset(ELEMENTWISE) | frozenset(NON_DIFFERENTIABLE)
-# Structural primitives NumPy computes on a ghost as a cheap view or a read of one element.
-_GHOST_SAFE = frozenset({"sum", "broadcast_to"}) | frozenset(
-    name for name, rule in STRUCTURAL.items() if rule.view)
+# Structural primitives NumPy computes on a ghost as it is: a cheap view, or a reduction.
+_GHOST_SAFE = frozenset({"broadcast_to"}) | frozenset(
+    name for name, rule in STRUCTURAL.items() if rule.view or rule.reduction)
 
 
 def _is_ghost(v: Any) -> bool:
@@ -320,33 +328,32 @@ def _compute(rule: Any, values: tuple, params: dict) -> Any:
     return compute(rule, values, params)
 
 
-def _identity_operand(name: str, args: tuple, values: list, params: dict) -> Tracer | None:
+def _identity_operand(rule: Any, args: tuple, values: list, params: dict) -> Tracer | None:
     """The operand an operation would return unchanged (1.0 * x, x ** 1.0, ones * x, the sum
-    of a float), if any."""
-    if name == "mul":
-        for i in (0, 1):
+    of a float), if any: its rule's :class:`~bobodiff.rules.Identity`, or its
+    ``whole_on_float``."""
+    identity = getattr(rule, "identity", None)
+    if identity is not None:
+        for i in identity.at:
             x, c = args[1 - i], args[i]
             if type(x) is not Tracer:
                 continue
-            if type(c) is float and c == 1.0:
+            if (type(c) is float or identity.ints and type(c) is int) and c == identity.value:
                 return x
-            if (type(c) is np.ndarray and c.shape == shape_of(x.value)
-                    and c.dtype == np.result_type(x.value) and _all_ones(c)):
+            if (identity.arrays and type(c) is np.ndarray and c.shape == shape_of(x.value)
+                    and c.dtype == np.result_type(x.value) and _all_equal_to(c, identity.value)):
                 return x
-    elif name == "pow":
-        if type(args[0]) is Tracer and type(args[1]) in (float, int) and args[1] == 1:
-            return args[0]
-    elif name == "sum":
-        if (type(args[0]) is Tracer and type(values[0]) is float
-                and params.get("axis") in (None, (), 0, -1) and not params.get("keepdims")):
-            return args[0]  # what the float backend's sum returns
+    whole = getattr(rule, "whole_on_float", None)
+    if (whole is not None and type(args[0]) is Tracer and type(values[0]) is float
+            and whole(*(params.get(p) for p in rule.params))):
+        return args[0]  # what the float backend returns
     return None
 
 
-def _all_ones(c: np.ndarray) -> bool:
+def _all_equal_to(c: np.ndarray, value: float) -> bool:
     if c.size and not any(c.strides):  # a broadcast scalar
-        return bool(c.flat[0] == 1.0)
-    return bool(np.all(c == 1.0))
+        return bool(c.flat[0] == value)
+    return bool(np.all(c == value))
 
 
 def _is_integral(v: float | None) -> bool:
@@ -741,6 +748,13 @@ def _helper_loop(jobs: queue.SimpleQueue) -> None:
 _UFUNCS = {**{name: f"np.{rule.ufunc.__name__}" for name, rule in ELEMENTWISE.items()
               if rule.ufunc is not None},
            **{name: f"np.{getattr(NUMPY, name).__name__}" for name in _NUMPY_FUNCTIONS}}
+# ... and of a square (x ** 2), where the primitive has one.
+_SQUARE_UFUNCS = {name: f"np.{rule.square_ufunc.__name__}" for name, rule in ELEMENTWISE.items()
+                  if rule.square_ufunc is not None}
+# Reductions, accumulated chunk by chunk (their NumPy method), and the primitives whose
+# result is their operand's data in the same flat order (a chunk of it is the same chunk).
+_REDUCTIONS = {name: rule.reduction for name, rule in STRUCTURAL.items() if rule.reduction}
+_FLAT_ORDER = frozenset(name for name, rule in STRUCTURAL.items() if rule.keeps_flat_order)
 
 
 def _chunked(trace: _Trace, kept: list[_Eq], outputs: list[str],
@@ -778,11 +792,11 @@ def _chunked(trace: _Trace, kept: list[_Eq], outputs: list[str],
         kinds = [kind(r) for r in line.refs]
         size = math.prod(line.shape)
         chunked = any(w == "in" for w, _ in kinds)
-        if chunked and line.op == "sum" and size == 1:  # accumulated chunk by chunk
+        if chunked and line.op in _REDUCTIONS and size == 1:  # accumulated chunk by chunk
             where[line.name] = "after"
             loop.append(line)
             after.append(line)
-        elif chunked and line.op == "reshape":  # the same flat chunk
+        elif chunked and line.op in _FLAT_ORDER:  # the same flat chunk
             where[line.name] = "in"
             loop.append(line)
         elif line.op in _POINTWISE and size == n > 1:
@@ -886,7 +900,7 @@ class _ChunkEmitter:
                          else f"{name} = {name}__all.reshape({shape!r})")
         for line in after:
             if line in loop:
-                total = f"np.sum({line.name}__parts)"
+                total = f"np.{_REDUCTIONS[line.op]}({line.name}__parts)"
                 lines.append(f"{line.name} = {total}" if line.shape == ()
                              else f"{line.name} = {total}.reshape({line.shape!r})")
             else:
@@ -898,7 +912,7 @@ class _ChunkEmitter:
         root: dict[str, str] = {}  # an alias (reshape) -> the value holding its data
         last_use: dict[str, int] = {}
         for k, line in enumerate(loop):
-            if line.op == "reshape" and self.where[line.name] == "in":
+            if line.op in _FLAT_ORDER and self.where[line.name] == "in":
                 root[line.name] = root.get(line.refs[0], line.refs[0])
             for r in line.operands:
                 last_use[root.get(r, r)] = k
@@ -916,9 +930,9 @@ class _ChunkEmitter:
                     free.setdefault(self.info[r][1], []).append(owner.pop(r))
             name = line.name
             if self.where[name] == "after":  # a sum accumulated chunk by chunk
-                steps.append(f"{name}__parts[i] = {refs[0]}.sum()")
+                steps.append(f"{name}__parts[i] = {refs[0]}.{_REDUCTIONS[line.op]}()")
                 continue
-            if line.op == "reshape":
+            if line.op in _FLAT_ORDER:
                 steps.append(f"{name} = {refs[0]}")
                 if name in self.outputs:
                     steps.append(f"{name}__all[lo:hi] = {name}")
@@ -932,8 +946,8 @@ class _ChunkEmitter:
                 if name in self.outputs:
                     steps.append(f"{name}__all[lo:hi] = {name}")
                 continue
-            if line.op == "pow" and line.is_literal(1, 2.0):
-                ufunc, refs = "np.square", refs[:1]
+            if line.op in _SQUARE_UFUNCS and line.is_literal(1, 2.0):
+                ufunc, refs = _SQUARE_UFUNCS[line.op], refs[:1]
             if name in self.outputs:
                 out = f"{name}__all[lo:hi]"
             elif last_use.get(name, -1) <= k:  # never used: cannot happen after dead code

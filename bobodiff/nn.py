@@ -28,6 +28,8 @@ __all__ = ["Linear", "MLP", "ScalarLinear", "ScalarMLP"]
 #: Activation by name: every one-argument elementwise function that the rule table makes.
 ACTIVATIONS = {**{name: getattr(F, name) for name, rule in ELEMENTWISE.items()
                   if rule.arity == 1 and rule.on_array is not None}, None: lambda x: x}
+#: The MLPs' default activation: the entry the rule table marks as such.
+DEFAULT_ACTIVATION = next(name for name, rule in ELEMENTWISE.items() if rule.default_activation)
 
 
 def _activation(name: str | None) -> Any:
@@ -72,7 +74,7 @@ class Linear(Module):
 class MLP(Module):
     """Layers of sizes ``sizes`` (e.g. [n, n, 1]); ``activation`` on hidden layers only."""
 
-    def __init__(self, sizes: Sequence[int], activation: str | None = "sigmoid",
+    def __init__(self, sizes: Sequence[int], activation: str | None = DEFAULT_ACTIVATION,
                  rng: np.random.Generator | int | None = 0, dtype: Any = np.float64) -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {sizes!r}")
@@ -124,7 +126,7 @@ class ScalarLinear(Module):
 class ScalarMLP(Module):
     """The scalar-graph form of :class:`MLP`."""
 
-    def __init__(self, sizes: Sequence[int], activation: str | None = "sigmoid",
+    def __init__(self, sizes: Sequence[int], activation: str | None = DEFAULT_ACTIVATION,
                  rng: np.random.Generator | int | None = 0) -> None:
         rng = np.random.default_rng(rng)
         last = len(sizes) - 2

@@ -31,7 +31,9 @@ import numpy as np
 
 from ._ownership import writable_alone
 from ._state import STATE, recording
-from .core import Wrapper, apply, compute, level_operator, operator_methods
+
+# (apply: called by the operators generated below)
+from .core import Wrapper, apply, compute, level_operator, operator_methods  # noqa: F401
 from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
@@ -191,24 +193,8 @@ class Tensor(Wrapper):
     # -- operators -------------------------------------------------------------------
     # Made by _install_operators (below the class), from the rule entries: on floats,
     # + - * and unary minus build their node inline, with local derivatives read off the
-    # rule table; the others go straight to _binary for operands of this level.
-    def __pow__(self, other: Any) -> Tensor:
-        x = self.data
-        if type(x) is float and type(other) is int:
-            # x ** n (x**2 is common). A float to an integer power is never complex; it
-            # fails only on overflow or 0.0 ** -n, which the general route answers as
-            # NumPy does (inf and a warning).
-            try:
-                out = x**other
-                if self.requires_grad and (STATE.grad_enabled or self._level > STATE.no_grad_depth):
-                    return _float_node(out, self._level, self, None, other * x ** (other - 1),
-                                       None)
-                return _float_constant(out, self._level)
-            except (OverflowError, ZeroDivisionError):
-                pass
-        if _same_level(self, other):
-            return _binary(_POW, self, other, self._level)
-        return apply(_POW, (self, other))
+    # rule table, and so does ** for an int exponent (x ** 2); the others go straight to
+    # _binary for operands of this level.
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -216,7 +202,6 @@ class Tensor(Wrapper):
 
 
 _NO_PARAMS: dict[str, Any] = {}
-_POW = RULES["pow"]  # Tensor.__pow__'s integer exponents on floats
 
 
 def _same_level(t: Tensor, other: Any) -> bool:
@@ -332,12 +317,31 @@ class _Symbol:
         self.text = text
 
 
-def _symbolic_partial(rule: Elementwise, i: int, operands: dict[str, str]) -> str | None:
+class _Written:
+    """A backend that writes what a rule computes as Python text, through the operators'
+    infix forms (``o.mul(y, o.pow(x, o.sub(y, 1.0)))`` is ``y * (x ** (y - 1.0))``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        rule = RULES.get(name)
+        if rule is None or not rule.infix:
+            raise AttributeError(name)  # not an operator: nothing to write inline
+
+        def written(*operands: Any) -> _Symbol:
+            texts = [repr(o) if not isinstance(o, _Symbol)
+                     else o.text if o.text.isidentifier() else f"({o.text})" for o in operands]
+            return _Symbol(rule.infix.format(*texts))
+
+        return written
+
+
+def _symbolic_partial(rule: Elementwise, i: int, operands: dict[str, str],
+                      ops: Any = None) -> str | None:
     """The local derivative ``i`` of a rule as Python text over the names in
-    ``operands`` (x, y, out), when it is a constant or an operand; None otherwise."""
+    ``operands`` (x, y, out), when it is a constant or an operand, or (with ``ops`` a
+    :class:`_Written`) an expression of operators; None otherwise."""
     symbols = {role: _Symbol(text) for role, text in operands.items()}
     try:
-        d = rule.partials[i](None, *(symbols[r] for r in ("x", "y")[: rule.arity]),
+        d = rule.partials[i](ops, *(symbols[r] for r in ("x", "y")[: rule.arity]),
                              symbols["out"])
     except AttributeError:  # it computes something: no inline fast path
         return None
@@ -378,10 +382,39 @@ def _float_operator(rule: Elementwise, method: str, reflected: bool) -> str | No
                    f"            if {recording} and (self.requires_grad or other.requires_grad):",
                    _indent(with_tensor, 16).rstrip("\n"),
                    f"            return _float_constant({out}, self._level)"]
-    source += ["    if _same_level(self, other):",
-               f"        return _binary(rule, {args}, self._level)",
-               f"    return apply(rule, ({args},))"]
-    return "\n".join(source) + "\n"
+    return "\n".join(source + _general_route(args)) + "\n"
+
+
+def _general_route(args: str) -> list[str]:
+    """A generated operator's last lines: ``_binary`` for operands of one level, else
+    ``apply``; ``args`` are the operands in the rule's order (``"self, other"``)."""
+    return ["    if _same_level(self, other):",
+            f"        return _binary(rule, {args}, self._level)",
+            f"    return apply(rule, ({args},))"]
+
+
+def _integral_operator(rule: Elementwise, method: str) -> str | None:
+    """The source of ``Tensor.<method>`` for an operator whose infix form is its primal on
+    floats for an integral operand only (``**``): ``self <op> n`` for a Python int ``n``
+    inline, with its local derivative written from the rule; the general route after it.
+    An integer power of a float is never complex; it fails only on overflow or 0.0 ** -n,
+    which the general route answers as NumPy does (inf and a warning)."""
+    roles = {"x": "x", "y": "other", "out": "out"}
+    d_self = _symbolic_partial(rule, 0, roles, _Written())
+    if d_self is None:
+        return None
+    level = "self._level"
+    node = _FLOAT_NODE.format(out="out", level=level, p0="self", p1="None", d0=d_self,
+                              d1="None")
+    return "\n".join([
+        f"def {method}(self, other):", "    x = self.data",
+        "    if type(x) is float and type(other) is int:", "        try:",
+        f"            out = {rule.infix.format('x', 'other')}",
+        f"            if self.requires_grad and {_RECORDING.format(level=level)}:",
+        _indent(node, 16).rstrip("\n"),
+        "            return _float_constant(out, self._level)",
+        "        except (OverflowError, ZeroDivisionError):", "            pass",
+        *_general_route("self, other")]) + "\n"
 
 
 def _unary_operator(rule: Elementwise, method: str) -> Any:
@@ -399,18 +432,17 @@ def _unary_operator(rule: Elementwise, method: str) -> Any:
 
 def _install_operators() -> None:
     """Give Tensor its operators from the rule entries (``@`` and ``abs`` are Wrapper's),
-    all with the float fast path made from the one node template above; a method the
-    class defines itself (``**``, for its integer exponents) is kept."""
+    all with the float fast path made from the one node template above."""
     for rule in RULES.values():
         if type(rule) is not Elementwise or not rule.methods:
             continue
         for method, reflected in operator_methods(rule):
-            if method in vars(Tensor):
-                continue
             if rule.arity == 1:
                 fn = _unary_operator(rule, method) if rule.infix else None
             else:
                 source = _float_operator(rule, method, reflected)
+                if source is None and rule.infix_integral_only and not reflected:
+                    source = _integral_operator(rule, method)
                 fn = (_make(method, source, rule) if source is not None
                       else level_operator(rule, reflected, _same_level, _binary))
             if fn is not None:

@@ -156,8 +156,13 @@ def _np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
+def _sums_a_float_whole(axis: Any = None, keepdims: bool = False) -> bool:
+    """Whether the sum of a float over ``axis`` is that float itself."""
+    return axis in (None, (), 0, -1) and not keepdims
+
+
 def _float_sum(x: float, axis: Any = None, keepdims: bool = False) -> Any:
-    if axis in (None, (), 0, -1) and not keepdims:
+    if _sums_a_float_whole(axis, keepdims):
         return x
     return np.sum(x, axis=axis, keepdims=keepdims)
 
@@ -169,13 +174,18 @@ def _np_scatter(g: Any, shape: tuple[int, ...], index: Any) -> Any:
     return out
 
 
+def _dot_computes(a: Any, b: Any) -> bool:
+    """np.dot computes ``a @ b`` (1-D and 2-D operands), with BLAS in every case."""
+    return 0 < np.ndim(a) <= 2 and 0 < np.ndim(b) <= 2
+
+
 def _np_matmul(a: Any, b: Any) -> Any:
     # np.dot goes to BLAS for every 1-D/2-D case; np.matmul does not for some of them (an
     # outer product (n, 1) @ (1, n) is 4x slower through matmul here).
     if type(a) is np.ndarray and type(b) is np.ndarray:
         if 0 < a.ndim <= 2 and 0 < b.ndim <= 2:
             return np.dot(a, b)
-    elif 0 < np.ndim(a) <= 2 and 0 < np.ndim(b) <= 2:
+    elif _dot_computes(a, b):
         return np.dot(a, b)
     return np.matmul(a, b)
 
@@ -316,6 +326,22 @@ def unbroadcast(g: Any, shape: tuple[int, ...], batch: int = 0) -> Any:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """A constant operand that leaves the other one unchanged (``1.0 * x`` is ``x``): the
+    jit records no operation for it.
+
+    ``value`` is the constant, ``at`` the positions it may take; a Python float equal to it
+    counts, and so does a Python int if ``ints``, and, if ``arrays``, an array of it with
+    the other operand's shape and dtype.
+    """
+
+    value: float
+    at: tuple[int, ...] = (0, 1)
+    ints: bool = False
+    arrays: bool = False
+
+
+@dataclass(frozen=True)
 class Elementwise:
     """A pointwise primitive: its local derivative with respect to each argument.
 
@@ -347,6 +373,18 @@ class Elementwise:
     infix: str = ""
     precedence: int = 5
     ufunc: Any = None
+    #: On floats the infix form is the primal only for an integral second operand (Python's
+    #: ``(-8.0) ** 0.5`` is complex, NumPy's nan; an integer power is never complex): the
+    #: jit writes it infix then only, and Tensor's inline float path takes int operands only.
+    infix_integral_only: bool = False
+    #: A constant operand that leaves the other one unchanged (see :class:`Identity`).
+    identity: Identity | None = None
+    #: A square ``x ** 2``, written as this primitive of ``(x, x)`` on floats (``x * x``)
+    #: and as this ufunc of ``x`` in a chunked program (``np.square``).
+    square_as: str = ""
+    square_ufunc: Any = None
+    #: The default activation of ``nn``'s MLPs (one entry has it).
+    default_activation: bool = False
     arity: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -385,6 +423,20 @@ class Structural:
     tangent_map: Callable[..., Any] | None = None
     infix: str = ""
     precedence: int = 5
+    #: ``(when, template)``: the jit writes the operation with ``template`` where
+    #: ``when(*values)`` holds instead of infix (matmul: ``np.dot`` for 1-D and 2-D operands,
+    #: BLAS for all of them, see :func:`_np_matmul`).
+    prints_as: tuple[Callable[..., bool], str] | None = None
+    #: A reduction: NumPy's reduction method of that name (``"sum"``). A chunked program
+    #: reduces each chunk with ``chunk.<reduction>()`` and the chunks' results with
+    #: ``np.<reduction>``; it is computed on the jit's ghosts as they are (no copy).
+    reduction: str = ""
+    #: ``whole(*params)``: whether the result on a float is the float itself (a sum over all
+    #: its axes); the jit records no operation then.
+    whole_on_float: Callable[..., bool] | None = None
+    #: The result holds the operand's elements in the same flat (C) order (a reshape): a
+    #: chunked program takes it as the same chunk.
+    keeps_flat_order: bool = False
 
 
 def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
@@ -417,7 +469,7 @@ _ELEMENTWISE = [
                 ufunc=np.subtract),
     Elementwise("mul", (lambda o, x, y, out: y, lambda o, x, y, out: x),
                 methods=("__mul__", "__rmul__"), infix="{0} * {1}", precedence=2,
-                ufunc=np.multiply),
+                ufunc=np.multiply, identity=Identity(1.0, arrays=True)),
     Elementwise(
         "div",
         (lambda o, x, y, out: o.div(1.0, y), lambda o, x, y, out: o.neg(o.div(out, y))),
@@ -431,7 +483,8 @@ _ELEMENTWISE = [
             _pow_exponent_partial,
         ),
         domain="positive", methods=("__pow__", "__rpow__"), infix="{0} ** {1}", precedence=4,
-        ufunc=np.power,
+        ufunc=np.power, infix_integral_only=True, identity=Identity(1.0, at=(1,), ints=True),
+        square_as="mul", square_ufunc=np.square,
     ),
     Elementwise("maximum", (
         lambda o, x, y, out: o.maxgrad(x, y),
@@ -465,7 +518,7 @@ _ELEMENTWISE = [
     Elementwise("tanh", (lambda o, x, out: o.sub(1.0, o.mul(out, out)),),
                 on_float=math.tanh, on_array=np.tanh, doc="Hyperbolic tangent, elementwise."),
     Elementwise("sigmoid", (lambda o, x, out: o.mul(out, o.sub(1.0, out)),),
-                on_float=_m_sigmoid, on_array=_np_sigmoid,
+                on_float=_m_sigmoid, on_array=_np_sigmoid, default_activation=True,
                 doc="Logistic sigmoid 1 / (1 + exp(-x)), elementwise, overflow-free."),
     Elementwise("softplus", (lambda o, x, out: o.sigmoid(x),),
                 on_float=_m_softplus, on_array=_np_softplus,
@@ -669,9 +722,11 @@ def _swap(o, x):
 
 _STRUCTURAL = [
     Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims"), methods=("sum",),
+               reduction="sum", whole_on_float=_sums_a_float_whole,
                doc="Sum over ``axis`` (all axes by default)."),
     Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, params=("shape",),
-               methods=("reshape",), sequences=("shape",), doc="``x`` with a new shape."),
+               methods=("reshape",), sequences=("shape",), keeps_flat_order=True,
+               doc="``x`` with a new shape."),
     Structural("transpose", _transpose_jvp, _transpose_vjp, view=True, params=("axes",),
                methods=("transpose",), sequences=("axes",),
                doc="``x`` with its axes permuted (reversed by default)."),
@@ -681,7 +736,7 @@ _STRUCTURAL = [
                sequences=("shape",)),
     Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2, methods=("__matmul__", "__rmatmul__"),
                tangent_map=_matmul_tangent_map,
-               infix="{0} @ {1}", precedence=2,
+               infix="{0} @ {1}", precedence=2, prints_as=(_dot_computes, "np.dot({0}, {1})"),
                doc="Matrix product ``a @ b`` (NumPy semantics, vectors included)."),
 ]
 

@@ -19,17 +19,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bobodiff"
 _BACKEND_NAMES = frozenset({"MATH", "NUMPY", "GENERIC", "ops", "o", "backend", "bk"})
 _BACKEND_CALLS = frozenset({"backend_for", "backend_of"})
 
-# Files that still name a primitive, with the reason; the test fails when an entry is
-# stale, so this list only shrinks.
-_NOT_YET: dict[tuple[str, str], str] = {
-    ("mul", "jit.py"): "the tracer's simplifications: 1.0 * x is x, x ** 2 is written x * x",
-    ("pow", "jit.py"): "x ** 1 is x, x ** 2 as x * x / np.square, x ** y infix for integral y",
-    ("pow", "reverse.py"): "Tensor.__pow__'s inline float path for integer exponents (E1)",
-    ("sum", "jit.py"): "a float's sum is itself; the chunked program accumulates sums",
-    ("reshape", "jit.py"): "the chunked program treats a reshape as the same flat chunk",
-    ("matmul", "jit.py"): "1-D/2-D matmul printed as np.dot (BLAS)",
-    ("sigmoid", "nn.py"): "MLP's default activation, a public API value",
-}
+# Files that still name a primitive, with the reason (none now); the test fails when an
+# entry is stale, so this list only shrinks.
+_NOT_YET: dict[tuple[str, str], str] = {}
 
 
 def _spellings(name: str) -> set[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from engine_helpers import assert_close
 
 import bobodiff as bd
 from bobodiff.nn import MLP, ScalarMLP
+from bobodiff.rules import ELEMENTWISE
 
 ACT = ["sigmoid", "tanh"]
 
@@ -120,3 +123,10 @@ def test_scalar_graph_network_at_n_300_keeps_the_recursion_limit():
     first = sca.layers[0]
     gw = np.array([[w.grad for w in row] for row in first.weight])
     assert_close(gw, vec.parameters()[0].grad, rtol=1e-10, atol=1e-14)
+
+
+def test_the_default_activation_is_the_one_entry_marked_so_and_stays_sigmoid():
+    assert [n for n, r in ELEMENTWISE.items() if r.default_activation] == ["sigmoid"]
+    for cls in (MLP, ScalarMLP):
+        assert inspect.signature(cls).parameters["activation"].default == "sigmoid"
+    assert MLP([2, 3, 1]).layers[0].activation == "sigmoid"
