@@ -250,7 +250,7 @@ LEARNED_IMPORTS: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
 def _learn_imports(cell: Cell, first: dict[str, Any] | None) -> tuple[str, ...]:
     key = (cell.engine, cell.experiment, cell.variant)
-    if key not in LEARNED_IMPORTS and first and first.get("status") == "ok":
+    if key not in LEARNED_IMPORTS and first and first.get("imported") is not None:
         LEARNED_IMPORTS[key] = tuple(first.get("imported") or ())
     return LEARNED_IMPORTS.get(key, ())
 

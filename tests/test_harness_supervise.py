@@ -31,6 +31,7 @@ def warm(monkeypatch):
     """A fresh pool for the test, closed afterwards; children accepted."""
     pool = WarmPool()
     monkeypatch.setattr("harness.runner.WARM", pool)
+    monkeypatch.setattr(runner, "LEARNED_IMPORTS", {})
     monkeypatch.setattr(runner.CHILDREN, "stopping", False)
     yield pool
     pool.close_all()

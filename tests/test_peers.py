@@ -88,10 +88,13 @@ def test_micrograd_depth_estimate_bounds_the_real_graph(experiment, variant, siz
 
 
 def test_micrograd_cells_too_deep_are_skipped_with_the_reason():
-    config = validate({"run": {"engines": ["micrograd"]}, "E2": {"sizes": [300, 600],
-                       "batches": [1]}, "E3": {"sizes": [300, 600]}, "E1": {"loop_calls": 5}})
+    config = validate({"run": {"engines": ["micrograd"]}, "E2": {"sizes": [100, 300, 600],
+                       "batches": [1]}, "E3": {"sizes": [100, 300, 600]},
+                       "E1": {"loop_calls": 5}})
     reasons = {(c.experiment, c.variant, c.size): skip_reason(c, config) for c in plan(config)}
-    assert reasons[("E2", "step-b1", 300)] is None and reasons[("E3", "grad", 300)] is None
+    assert reasons[("E2", "step-b1", 100)] is None and reasons[("E3", "grad", 100)] is None
+    for key in (("E2", "step-b1", 300), ("E3", "grad", 300)):  # about 270,000 Values a call
+        assert "Values per call (over 100,000" in reasons[key]
     for key in (("E2", "step-b1", 600), ("E3", "grad", 600)):
         assert "recursive backward would overflow" in reasons[key]
         assert "n=600" in reasons[key]
