@@ -145,3 +145,18 @@ def test_kernel_section_lists_the_cells_dominated_by_kernel_time(tmp_path):
     table = kernel_section(summary).tables[0][1]
     assert list(table.engine) == ["bobodiff-reverse"]
     assert table.iloc[0]["kernel share of CPU time"] == pytest.approx(0.6)
+
+
+def test_scalar_setup_readings_stop_at_their_own_bound_and_the_step_goes_on():
+    from harness.cells import plan
+    from harness.config import validate
+    from harness.runner import skip_reason
+
+    config = validate({"run": {"engines": ["bobodiff-scalar"], "experiments": ["E2"]},
+                       "E2": {"sizes": [300, 600], "batches": [1], "scalar_max_n": 1000,
+                              "scalar_setup_max_n": 300}})
+    reasons = {(c.variant, c.size): skip_reason(c, config) for c in plan(config)}
+    assert reasons[("setup", 300)] is None and reasons[("lists+step-b1", 300)] is None
+    assert reasons[("step-b1", 600)] is None
+    for variant in ("setup", "lists+step-b1"):
+        assert "E2.scalar_setup_max_n=300" in reasons[(variant, 600)]

@@ -66,6 +66,9 @@ class E2NetworkReverse(Experiment):
         "batches": Param("int_list", [1, 64], "batch sizes of the step reading", 1, 4096),
         "scalar_max_n": Param("int", 300, f"largest n measured for {SCALAR_GRAPH_ENGINES}",
                               1, 4000),
+        "scalar_setup_max_n": Param("int", 300, "largest n of the setup and lists+step "
+                                    f"readings for {SCALAR_GRAPH_ENGINES} (their step "
+                                    "reading goes up to scalar_max_n)", 1, 4000),
         "scalar_batches": Param("int_list", [1], "batch sizes measured for "
                                 f"{SCALAR_GRAPH_ENGINES} (a batch of B is B scalar graphs)",
                                 1, 4096),
@@ -113,6 +116,10 @@ class E2NetworkReverse(Experiment):
         scalar, reason = scalar_bound(engine, self.NAME, variant, size, params["scalar_max_n"])
         if not scalar or reason:
             return reason
+        limit = params["scalar_setup_max_n"]
+        if not variant.startswith("step") and size > limit:
+            return (f"n={size} is above E2.scalar_setup_max_n={limit} for the {variant} "
+                    "reading (one node per scalar; its step reading goes to scalar_max_n)")
         batch = int(variant.split("-b")[1]) if "-b" in variant else 1
         if batch not in params["scalar_batches"]:
             return (f"batch {batch} is not in E2.scalar_batches={params['scalar_batches']} "
