@@ -37,7 +37,12 @@ SUMMARY_COLUMNS = [
     "ratio_to_torch_ci_high", "ratio_to_floor_ci_low", "ratio_to_floor_ci_high", "processes",
     "unit", "foreign_cpu_cores", "disturbed",
 ]
-RATIO_REFERENCES = (("torch", "ratio_to_torch"), ("floor", "ratio_to_floor"))
+# Every engine's cell divided by the same cell of these engines, each ratio with its interval
+# (the peers' since issue 16's targets, whose bounds are ratios to JAX or to every peer).
+RATIO_REFERENCES = tuple((engine, f"ratio_to_{engine}")
+                         for engine in ("torch", "floor", "jax", "autograd", "micrograd"))
+SUMMARY_COLUMNS += [f"{column}{suffix}" for _, column in RATIO_REFERENCES[2:]
+                    for suffix in ("", "_ci_low", "_ci_high")] + ["threads"]
 GROWTH_MIN_N = 100
 
 
@@ -135,6 +140,7 @@ def _row(cell: dict, samples: list[list[float]]) -> dict:
         "unit": cell.get("unit", "s"),
         "foreign_cpu_cores": (cell.get("noise") or {}).get("foreign_cpu_cores", math.nan),
         "disturbed": cell.get("disturbed"),
+        "threads": cell.get("threads"),
     }
 
 

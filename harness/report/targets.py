@@ -37,25 +37,60 @@ class Target:
     at_most: bool = True  # True: value <= bound; False: value >= bound
 
 
-def cells_of(summary: pd.DataFrame, experiment: str, variant: str, engine: str) -> pd.DataFrame:
+def cells_of(summary: pd.DataFrame, experiment: str, variant: str, engine: str,
+             sizes: tuple[int | None, int | None] = (None, None),
+             threads: int = 1) -> pd.DataFrame:
+    """The ok cells of one engine's readings (``variant`` a regular expression), n within
+    ``sizes`` (inclusive, None: open), measured at ``threads`` threads (a run made before
+    the summary recorded threads counts as one thread)."""
     rows = summary[(summary.experiment == experiment) & (summary.engine == engine)
                    & (summary.status == "ok")]
-    return rows[rows.variant.str.fullmatch(variant)]
+    rows = rows[rows.variant.str.fullmatch(variant)]
+    low, high = sizes
+    if low is not None:
+        rows = rows[rows["size"] >= low]
+    if high is not None:
+        rows = rows[rows["size"] <= high]
+    counted = rows["threads"].fillna(1) if "threads" in rows else pd.Series(1, rows.index)
+    return rows[counted.astype(int) == threads]
 
 
 def worst(column: str, experiment: str, variant: str, engine: str, invert: bool = False,
-           highest: bool = True) -> Callable[[pd.DataFrame], tuple[float, str]]:
-    """The worst (largest, or smallest) value of ``column`` over the matching cells."""
+          highest: bool = True, sizes: tuple[int | None, int | None] = (None, None),
+          threads: int = 1, note: str = "") -> Callable[[pd.DataFrame], tuple]:
+    """The worst (largest, or smallest) value of ``column`` over the matching cells (``note``
+    added to where it was read)."""
 
     def measure(summary: pd.DataFrame) -> tuple:
-        rows = cells_of(summary, experiment, variant, engine).dropna(subset=[column])
+        if column not in summary:
+            return math.nan, ""
+        rows = cells_of(summary, experiment, variant, engine, sizes, threads)
+        rows = rows.dropna(subset=[column])
         if rows.empty:
             return math.nan, ""
         values = 1.0 / rows[column] if invert else rows[column]
         index = values.idxmax() if highest else values.idxmin()
         row = rows.loc[index]
         bounds = [bounds_of(r, column, invert) for _, r in rows.iterrows()]
-        return float(values.loc[index]), f"{row.variant} n={row['size']}", list(values), bounds
+        where = f"{row.variant} n={row['size']}{note}"
+        return float(values.loc[index]), where, list(values), bounds
+
+    return measure
+
+
+def worst_of(*measures: Callable[[pd.DataFrame], tuple],
+             highest: bool = True) -> Callable[[pd.DataFrame], tuple]:
+    """One target over the cells of several measures (e.g. a ratio to each peer): the worst
+    of them all, every cell counted."""
+
+    def measure(summary: pd.DataFrame) -> tuple:
+        found = [m(summary) for m in measures]
+        found = [f for f in found if len(f) == 4 and not math.isnan(f[0])]
+        if not found:
+            return math.nan, ""
+        best = (max if highest else min)(found, key=lambda f: f[0])
+        return (best[0], best[1], [v for f in found for v in f[2]],
+                [b for f in found for b in f[3]])
 
     return measure
 
