@@ -3,6 +3,9 @@
 A difference is called significant only when the interval of B/A excludes 1 and the change
 exceeds a minimum effect (default 3%): see harness.stats.significant. The interval comes
 from the same seeded bootstrap over processes, then values, as the report's intervals.
+Each cell also gets the machine probe's B/A (a fixed pure-Python loop timed in the same
+processes): when the whole machine ran faster or slower in B, every cell moves with it, and
+``significant_beyond_drift`` says whether a change remains once that is divided out.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from harness.stats import MIN_EFFECT, pooled_median, ratio_interval, seed_of, si
 
 COLUMNS = [*KEY_FIELDS, "status_a", "status_b", "median_a_s", "median_b_s", "ratio_b_over_a",
            "ci_low", "ci_high", "significant", "disturbed", "ratio_to_torch_a",
-           "ratio_to_torch_b", "torch_ratio_moved"]
+           "ratio_to_torch_b", "torch_ratio_moved", "probe_ratio", "significant_beyond_drift"]
 JSON_KEYS = (*KEY_FIELDS, "ratio", "ci_low", "ci_high", "significant")
 
 
@@ -58,8 +61,26 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
                      "ci_high": high,
                      "significant": bool(both_ok) and significant(ratio, low, high, min_effect),
                      "disturbed": bool(a.get("disturbed") or b.get("disturbed")),
-                     **_torch_ratio_move(torch_a.get(key), torch_b.get(key))})
+                     **_torch_ratio_move(torch_a.get(key), torch_b.get(key)),
+                     **_beyond_drift(a, b, ratio, low, high, min_effect)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _probe_us(cell: dict[str, Any]) -> float:
+    value = (cell.get("noise") or {}).get("probe_us")
+    return float(value) if value else math.nan
+
+
+def _beyond_drift(a: dict[str, Any], b: dict[str, Any], ratio: float, low: float,
+                  high: float, min_effect: float) -> dict[str, Any]:
+    """The machine probe's B/A for this cell (how much faster or slower the machine itself
+    ran while B measured it), and whether B/A is still significant once divided by it: a
+    change of the code, not of the machine. None where either run has no probe."""
+    drift = _probe_us(b) / _probe_us(a)
+    if math.isnan(drift) or math.isnan(ratio):
+        return {"probe_ratio": drift, "significant_beyond_drift": None}
+    return {"probe_ratio": drift, "significant_beyond_drift":
+            significant(ratio / drift, low / drift, high / drift, min_effect)}
 
 
 def _torch_ratios(raw: RawData) -> dict[tuple, tuple[float, float, float]]:
@@ -99,7 +120,8 @@ def comparison_json(table: pd.DataFrame) -> str:
                  ("status_a", "status_a"), ("status_b", "status_b"),
                  ("disturbed", "disturbed"), ("ratio_to_torch_a", "ratio_to_torch_a"),
                  ("ratio_to_torch_b", "ratio_to_torch_b"),
-                 ("torch_ratio_moved", "torch_ratio_moved"))}
+                 ("torch_ratio_moved", "torch_ratio_moved"), ("probe_ratio", "probe_ratio"),
+                 ("significant_beyond_drift", "significant_beyond_drift"))}
                for _, row in table.iterrows()]
     return json.dumps(records, indent=1)
 
@@ -118,6 +140,8 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
             lines.append(f"{cell:58} {row.status_a:>11} {row.status_b:>11} {'-':>24}")
             continue
         note = "significant" if row.significant else "not significant"
+        if row.significant and row.significant_beyond_drift is False:
+            note += " (with the machine: not beyond its probe's drift)"
         if row.disturbed:
             note += " (disturbed)"
         interval = f"{row.ratio_b_over_a:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
@@ -131,6 +155,7 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
                      f"significant (interval of B/A excludes 1 and the change exceeds "
                      f"{min_effect:.0%}), {int(called.disturbed.sum())} of them flagged "
                      f"disturbed; {disturbed} cells flagged disturbed in a run")
+        lines.extend(_drift_lines(numbered, called))
     printed = table[table.ratio_to_torch_b.notna() & (table.engine != "torch")]
     if len(printed):
         lines.append(f"{int(printed.torch_ratio_moved.sum())} of {len(printed)} ratios to "
@@ -139,3 +164,17 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
         if cells:
             lines.append(f"only in run {side} ({len(cells)}): " + ", ".join(cells))
     return "\n".join(lines)
+
+
+def _drift_lines(numbered: pd.DataFrame, called: pd.DataFrame) -> list[str]:
+    """What the machine probe says of the machine's speed in B against A."""
+    drifts = numbered.probe_ratio.dropna()
+    if drifts.empty:
+        return ["no machine probe in one of the runs (a run made before probes were "
+                "recorded): machine drift unknown"]
+    low, mid, high = drifts.quantile([0.1, 0.5, 0.9])
+    kept = int(called.significant_beyond_drift.fillna(True).astype(bool).sum())
+    return [f"machine probe B/A (a fixed pure-Python loop timed in every process): median "
+            f"{mid:.3f}, 10-90% {low:.3f}-{high:.3f} over {len(drifts)} cells; "
+            f"{kept} of the {len(called)} significant cells stay significant once each is "
+            "divided by its own probe ratio (the rest moved with the machine, not the code)"]

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -284,8 +285,13 @@ def combine_processes(results: list[dict[str, Any]], run: dict[str, Any],
     combined["first_call_seconds"] = results[0].get("first_call_seconds")
     foreign = [r.get("foreign_cpu_cores") for r in results]
     known = [f for f in foreign if f is not None]
+    probes = [r.get("probe_seconds") for r in results]
+    timed = [p for p in probes if p is not None]
     combined["noise"] = {"foreign_cpu_cores": max(known) if known else None,
                          "foreign_cpu_cores_per_process": foreign,
+                         "probe_us": statistics.median(timed) * 1e6 if timed else None,
+                         "probe_us_per_process": [None if p is None else p * 1e6
+                                                  for p in probes],
                          "remeasured": sum(r.get("attempts", 1) - 1 for r in results),
                          "loadavg_before": load_before, "loadavg_after": _loadavg(),
                          "governor": governor()}

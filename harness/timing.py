@@ -65,6 +65,32 @@ class NoiseProbe:
         return max(0.0, foreign / (wall - self.wall))
 
 
+# The machine probe: a fixed pure-Python loop (the same bytecode and instructions in every
+# process and every run) timed in each timing process after its repeats. On a virtual
+# machine whose host is shared, the host's other guests slow every process alike and
+# /proc/stat does not show it (steal stays near 0 here); the probe's time does. About 1 ms.
+PROBE_ITERATIONS = 20_000
+PROBE_ROUNDS = 5
+
+
+def _probe_work(iterations: int) -> float:
+    total = 0.0
+    for i in range(iterations):
+        total += (i % 7) * 0.5 - (i & 3)
+    return total
+
+
+def machine_probe(rounds: int = PROBE_ROUNDS, iterations: int = PROBE_ITERATIONS) -> float:
+    """Seconds of the machine probe, the fastest of ``rounds``: how fast this machine ran
+    a fixed pure-Python loop just now (compare two runs' probes to see the machine drift)."""
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        _probe_work(iterations)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def time_loops(run: Callable[[], Any], loops: int) -> float:
     """Wall time (perf_counter) of ``loops`` consecutive calls of run()."""
     start = time.perf_counter()
@@ -124,7 +150,7 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
         faults.append((after.ru_minflt - before.ru_minflt) / loops)
     return {"values": values, "loops": loops, "first_call_seconds": first_seconds,
             "kernel_shares": kernel_shares, "page_faults": faults,
-            "foreign_cpu_cores": probe.stop(), "unit": "s"}
+            "foreign_cpu_cores": probe.stop(), "probe_seconds": machine_probe(), "unit": "s"}
 
 
 def callgrind_part(out_file: str, part: int) -> int:

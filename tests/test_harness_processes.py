@@ -108,8 +108,9 @@ def test_the_noise_probe_counts_another_process_busy_beside_it():
     assert foreign is not None and foreign > 0.4
 
 
-def _write_run(folder, cells, processes=3, disturbed=False):
-    """A run folder: cells {(engine, size): list of values per process}."""
+def _write_run(folder, cells, processes=3, disturbed=False, probe_us=None):
+    """A run folder: cells {(engine, size): list of values per process}; ``probe_us``: the
+    machine probe every cell recorded (none, as in a run made before probes, by default)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [{"kind": "env", "run_id": folder.name, "config": {"run": {"processes": processes}}}]
     for (engine, size), per_process in cells.items():
@@ -122,7 +123,7 @@ def _write_run(folder, cells, processes=3, disturbed=False):
                       "processes": len(per_process), "disturbed": disturbed,
                       "noise": {"foreign_cpu_cores": 0.9 if disturbed else 0.01,
                                 "loadavg_before": 0.1, "loadavg_after": 0.2,
-                                "remeasured": 0}})
+                                "remeasured": 0, "probe_us": probe_us}})
     (folder / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return folder
 
@@ -287,3 +288,59 @@ def test_given_loops_are_timed_without_calibrating():
     result = timing.timed_repeats(lambda: calls.append(1), spec, first_seconds=0.0)
     assert result["loops"] == 4 and len(result["values"]) == 3
     assert len(calls) == 12  # 3 repeats of 4 loops; a calibration to 5 s would call millions
+
+
+def test_the_machine_probe_is_recorded_per_process_and_its_median_per_cell(monkeypatch):
+    log = []
+    probes = iter([0.002, 0.001, 0.004])  # floor's three processes, in rounds
+
+    def spawn(spec, timeout, threads):
+        log.append(spec["engine"])
+        return {"status": "ok", "values": [1.0], "loops": 1, "foreign_cpu_cores": 0.0,
+                "probe_seconds": next(probes)}
+    monkeypatch.setattr(runner, "spawn_cell", spawn)
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    noise = runner.measure_group(CELLS[:1], _config(processes=3), "run")[0][-1]["noise"]
+    assert noise["probe_us_per_process"] == pytest.approx([2000.0, 1000.0, 4000.0])
+    assert noise["probe_us"] == pytest.approx(2000.0)
+    result = timing.timed_repeats(lambda: None, {"warmup": 1, "max_cell_seconds": 1.0,
+                                                 "min_repeat_seconds": 0.001, "repeats": 1},
+                                  first_seconds=0.0)
+    assert 0.0 < result["probe_seconds"] < 1.0
+
+
+def test_compare_divides_out_the_machine_drift_its_probe_saw(tmp_path, capsys):
+    """Every cell of B 20% faster: with B's probe 20% faster too the machine changed, not
+    the code; with the same probe in both runs the change is the code's."""
+    cells = {("floor", 10): _values(1.0), ("torch", 10): _values(2.0)}
+    faster = {key: [[0.8 * v for v in process] for process in values]
+              for key, values in cells.items()}
+    a = _write_run(tmp_path / "a", cells, probe_us=1000.0)
+    machine = _write_run(tmp_path / "machine", faster, probe_us=800.0)
+    code = _write_run(tmp_path / "code", faster, probe_us=1000.0)
+    by_machine = compare_runs(a, machine).set_index("engine")
+    assert by_machine.significant.all() and not by_machine.significant_beyond_drift.any()
+    assert by_machine.loc["floor", "probe_ratio"] == pytest.approx(0.8)
+    by_code = compare_runs(a, code).set_index("engine")
+    assert by_code.significant.all() and by_code.significant_beyond_drift.all()
+    capsys.readouterr()
+    assert main(["compare", str(a), str(machine)]) == 0
+    text = capsys.readouterr().out
+    assert "machine probe B/A" in text and "median 0.800" in text
+    assert "0 of the 2 significant cells stay significant" in text
+    assert main(["compare", str(a), str(machine), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["significant_beyond_drift"] for r in records] == [False, False]
+    old = _write_run(tmp_path / "old", faster)  # no probe: drift unknown, said so
+    assert compare_runs(a, old).significant_beyond_drift.isna().all()
+    assert main(["compare", str(a), str(old)]) == 0
+    assert "machine drift unknown" in capsys.readouterr().out
+
+
+def test_the_noise_section_gives_the_probe_spread_over_the_run(tmp_path):
+    run = _write_run(tmp_path / "run", {("floor", 10): _values(1.0),
+                                        ("torch", 10): _values(2.0)}, probe_us=1500.0)
+    raw = read_raw(run / "raw.jsonl")
+    sections = {s.title: s for s in build_sections(raw, summarize(raw))}
+    text = " ".join(sections["Noise and intervals"].paragraphs)
+    assert "Machine probe" in text and "median 1500 us" in text and "spread of 0%" in text

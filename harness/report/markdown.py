@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -17,6 +18,7 @@ from harness.report.sections import Section, to_markdown, with_interval
 from harness.report.summary import growth, summarize
 from harness.report.targets import targets_section
 from harness.stats import loglog_interpolate
+from harness.timing import PROBE_ROUNDS
 
 TITLE = "bobodiff benchmark report"
 REPORT = "report (their machine)"
@@ -227,6 +229,7 @@ def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
         f"run.noise_threshold = {threshold} cores; {len(disturbed)} cell(s) stayed above it "
         "after every re-measurement and are flagged 'disturbed' (their times and ratios "
         "carry a neighbour's load; read them with care).")
+    paragraphs.extend(_probe_paragraph(noise))
     worst = sorted(cells, key=lambda c: -((c.get("noise") or {}).get("foreign_cpu_cores")
                                           or 0.0))
     frame = pd.DataFrame([{
@@ -238,6 +241,21 @@ def noise_section(raw: RawData, summary: pd.DataFrame) -> Section:
         for c in worst[:max(NOISE_NOTED, len(disturbed))]])
     return Section("Noise and intervals", paragraphs,
                    [("Noisiest cells (most foreign CPU first)", frame)])
+
+
+def _probe_paragraph(noise: list[dict[str, Any]]) -> list[str]:
+    """How steady the machine's own speed was over the run (the machine probe)."""
+    probes = pd.Series([n["probe_us"] for n in noise if n.get("probe_us")], dtype=float)
+    if probes.empty:
+        return []
+    low, mid, high = probes.quantile([0.05, 0.5, 0.95])
+    return [f"Machine probe (a fixed pure-Python loop timed in every process after its "
+            f"repeats, the fastest of {PROBE_ROUNDS}): median {mid:.0f} us, 5-95% "
+            f"{low:.0f}-{high:.0f} us over {len(probes)} cells, a spread of "
+            f"{(high - low) / mid:.0%} of the median. On a virtual machine the host's other "
+            "guests slow every process alike without showing in /proc/stat: a wide spread "
+            "says the machine itself changed speed during the run. `harness compare` divides "
+            "each cell's change by its probe's to tell the code's change from the machine's."]
 
 
 def _ratio_of(row: pd.Series | None, column: str) -> str:
