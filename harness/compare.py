@@ -4,8 +4,9 @@ A difference is called significant only when the interval of B/A excludes 1 and 
 exceeds a minimum effect (default 3%): see harness.stats.significant. The interval comes
 from the same seeded bootstrap over processes, then values, as the report's intervals.
 Each cell also gets the machine probe's B/A (a fixed pure-Python loop timed in the same
-processes): when the whole machine ran faster or slower in B, every cell moves with it, and
-``significant_beyond_drift`` says whether a change remains once that is divided out.
+processes): when the whole machine ran faster or slower in B, every cell moves with it; the
+median of those over the cells is the run's drift, and ``significant_beyond_drift`` says
+whether a change remains once that is divided out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.cells import KEY_FIELDS
@@ -44,6 +46,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
         raise ValueError(f"min_effect must be in [0, 1) (a relative change), got {min_effect}")
     raw_a, raw_b = _read(run_a), _read(run_b)
     cells_a, cells_b = _cells(raw_a), _cells(raw_b)
+    drift = machine_drift(cells_a, cells_b)
     torch_a, torch_b = _torch_ratios(raw_a), _torch_ratios(raw_b)
     samples_a, samples_b = samples_by_cell(raw_a), samples_by_cell(raw_b)
     rows = []
@@ -62,7 +65,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
                      "significant": bool(both_ok) and significant(ratio, low, high, min_effect),
                      "disturbed": bool(a.get("disturbed") or b.get("disturbed")),
                      **_torch_ratio_move(torch_a.get(key), torch_b.get(key)),
-                     **_beyond_drift(a, b, ratio, low, high, min_effect)})
+                     **_beyond_drift(a, b, ratio, low, high, min_effect, drift)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -71,15 +74,27 @@ def _probe_us(cell: dict[str, Any]) -> float:
     return float(value) if value else math.nan
 
 
+def machine_drift(cells_a: dict[tuple, dict[str, Any]],
+                  cells_b: dict[tuple, dict[str, Any]]) -> float:
+    """How much slower (> 1) or faster the machine ran B than A: the median over the cells
+    of both runs of their machine probes' B/A (nan where a run has no probe). One figure
+    for the run: a single process's probe varies by tens of percent (pure-Python code runs
+    at different speeds in different processes), the median over hundreds does not."""
+    ratios = [_probe_us(cells_b[key]) / _probe_us(cells_a[key])
+              for key in cells_a if key in cells_b]
+    ratios = [r for r in ratios if not math.isnan(r)]
+    return float(np.median(ratios)) if ratios else math.nan
+
+
 def _beyond_drift(a: dict[str, Any], b: dict[str, Any], ratio: float, low: float,
-                  high: float, min_effect: float) -> dict[str, Any]:
-    """The machine probe's B/A for this cell (how much faster or slower the machine itself
-    ran while B measured it), and whether B/A is still significant once divided by it: a
-    change of the code, not of the machine. None where either run has no probe."""
-    drift = _probe_us(b) / _probe_us(a)
+                  high: float, min_effect: float, drift: float) -> dict[str, Any]:
+    """This cell's machine-probe B/A, and whether B/A is still significant once divided by
+    the run's drift (:func:`machine_drift`): a change of the code, not of the machine.
+    None where a run has no probe."""
+    probe_ratio = _probe_us(b) / _probe_us(a)
     if math.isnan(drift) or math.isnan(ratio):
-        return {"probe_ratio": drift, "significant_beyond_drift": None}
-    return {"probe_ratio": drift, "significant_beyond_drift":
+        return {"probe_ratio": probe_ratio, "significant_beyond_drift": None}
+    return {"probe_ratio": probe_ratio, "significant_beyond_drift":
             significant(ratio / drift, low / drift, high / drift, min_effect)}
 
 
@@ -141,7 +156,7 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
             continue
         note = "significant" if row.significant else "not significant"
         if row.significant and row.significant_beyond_drift is False:
-            note += " (with the machine: not beyond its probe's drift)"
+            note += " (not beyond the machine's drift)"
         if row.disturbed:
             note += " (disturbed)"
         interval = f"{row.ratio_b_over_a:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
@@ -174,7 +189,7 @@ def _drift_lines(numbered: pd.DataFrame, called: pd.DataFrame) -> list[str]:
                 "recorded): machine drift unknown"]
     low, mid, high = drifts.quantile([0.1, 0.5, 0.9])
     kept = int(called.significant_beyond_drift.fillna(True).astype(bool).sum())
-    return [f"machine probe B/A (a fixed pure-Python loop timed in every process): median "
-            f"{mid:.3f}, 10-90% {low:.3f}-{high:.3f} over {len(drifts)} cells; "
-            f"{kept} of the {len(called)} significant cells stay significant once each is "
-            "divided by its own probe ratio (the rest moved with the machine, not the code)"]
+    return [f"machine drift B/A: {mid:.3f} (the median over {len(drifts)} cells of the "
+            f"machine probe's B/A, a fixed pure-Python loop timed in every process; one "
+            f"process's probe varies more: 10-90% {low:.3f}-{high:.3f}); {kept} of the "
+            f"{len(called)} significant cells stay significant once divided by the drift"]

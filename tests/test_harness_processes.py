@@ -310,9 +310,11 @@ def test_the_machine_probe_is_recorded_per_process_and_its_median_per_cell(monke
 
 
 def test_compare_divides_out_the_machine_drift_its_probe_saw(tmp_path, capsys):
-    """Every cell of B 20% faster: with B's probe 20% faster too the machine changed, not
-    the code; with the same probe in both runs the change is the code's."""
-    cells = {("floor", 10): _values(1.0), ("torch", 10): _values(2.0)}
+    """Every cell of B 20% faster: with B's probes 20% faster too the machine changed, not
+    the code; with the same probes in both runs the change is the code's. The drift is the
+    median over cells: one cell's odd probe does not move it."""
+    cells = {("floor", 10): _values(1.0), ("torch", 10): _values(2.0),
+             ("jax", 10): _values(3.0)}
     faster = {key: [[0.8 * v for v in process] for process in values]
               for key, values in cells.items()}
     a = _write_run(tmp_path / "a", cells, probe_us=1000.0)
@@ -321,16 +323,22 @@ def test_compare_divides_out_the_machine_drift_its_probe_saw(tmp_path, capsys):
     by_machine = compare_runs(a, machine).set_index("engine")
     assert by_machine.significant.all() and not by_machine.significant_beyond_drift.any()
     assert by_machine.loc["floor", "probe_ratio"] == pytest.approx(0.8)
+    odd = _write_run(tmp_path / "odd", faster, probe_us=800.0)
+    lines = [json.loads(line) for line in (odd / "raw.jsonl").read_text().splitlines()]
+    cells = [line for line in lines if line.get("kind") == "cell"]
+    cells[0]["noise"]["probe_us"] = 400.0  # one process ran its probe at half speed
+    (odd / "raw.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    assert not compare_runs(a, odd).significant_beyond_drift.any()
     by_code = compare_runs(a, code).set_index("engine")
     assert by_code.significant.all() and by_code.significant_beyond_drift.all()
     capsys.readouterr()
     assert main(["compare", str(a), str(machine)]) == 0
     text = capsys.readouterr().out
-    assert "machine probe B/A" in text and "median 0.800" in text
-    assert "0 of the 2 significant cells stay significant" in text
+    assert "machine drift B/A: 0.800" in text
+    assert "0 of the 3 significant cells stay significant" in text
     assert main(["compare", str(a), str(machine), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert [r["significant_beyond_drift"] for r in records] == [False, False]
+    assert [r["significant_beyond_drift"] for r in records] == [False] * 3
     old = _write_run(tmp_path / "old", faster)  # no probe: drift unknown, said so
     assert compare_runs(a, old).significant_beyond_drift.isna().all()
     assert main(["compare", str(a), str(old)]) == 0
