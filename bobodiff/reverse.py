@@ -497,17 +497,21 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
         t._params = params
         t._pending = 0
         # A leaf's array may be written into before backward: remember what it held
-        # (_fingerprint, its small case inlined). Floats are immutable, and the float nodes
-        # are made elsewhere: they pay nothing.
-        if p0 is not None and p0._rule is None and type(x0) is np.ndarray:
-            p0._stamp = (x0, x0.tobytes() if x0.size <= _SMALL else _fingerprint(x0))
-        if p1 is not None and p1 is not p0 and p1._rule is None and type(x1) is np.ndarray:
-            p1._stamp = (x1, x1.tobytes() if x1.size <= _SMALL else _fingerprint(x1))
+        # (_fingerprint, its small case inlined), when the rule's derivatives read it.
+        # Floats are immutable, and the float nodes are made elsewhere: they pay nothing.
+        if rule.reads_values:
+            if p0 is not None and p0._rule is None and type(x0) is np.ndarray:
+                p0._stamp = (x0, x0.tobytes() if x0.size <= _SMALL else _fingerprint(x0))
+            if (p1 is not None and p1 is not p0 and p1._rule is None
+                    and type(x1) is np.ndarray):
+                p1._stamp = (x1, x1.tobytes() if x1.size <= _SMALL else _fingerprint(x1))
     return t
 
 
 _WORD = {2: np.uint16, 4: np.uint32, 8: np.uint64}
-_SMALL = 64  # arrays up to this size are fingerprinted by their bytes
+# arrays up to this size are fingerprinted by their bytes: for them a copy costs less
+# than a reduction's dispatch
+_SMALL = 1024
 
 
 def _fingerprint(a: np.ndarray) -> Any:

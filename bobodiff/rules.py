@@ -385,6 +385,11 @@ class Elementwise:
     square_ufunc: Any = None
     #: The default activation of ``nn``'s MLPs (one entry has it).
     default_activation: bool = False
+    #: Its derivatives read no operand's values, only shapes (``ONE``, ``MINUS_ONE``, a
+    #: shape's worth of g), and its result is no view of them: reverse mode then need not
+    #: check, at backward, that a leaf's array this operation saved was left unchanged. (A
+    #: view keeps the check: a later operation may read the leaf's values through it.)
+    reads_values: bool = True
     arity: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -437,6 +442,11 @@ class Structural:
     #: The result holds the operand's elements in the same flat (C) order (a reshape): a
     #: chunked program takes it as the same chunk.
     keeps_flat_order: bool = False
+    #: Its derivatives read no operand's values, only shapes (``ONE``, ``MINUS_ONE``, a
+    #: shape's worth of g), and its result is no view of them: reverse mode then need not
+    #: check, at backward, that a leaf's array this operation saved was left unchanged. (A
+    #: view keeps the check: a later operation may read the leaf's values through it.)
+    reads_values: bool = True
 
 
 def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
@@ -463,10 +473,11 @@ def _pow_exponent_partial(o: Any, x: Any, y: Any, out: Any) -> Any:
 
 _ELEMENTWISE = [
     Elementwise("add", (lambda o, x, y, out: ONE, lambda o, x, y, out: ONE),
-                methods=("__add__", "__radd__"), infix="{0} + {1}", precedence=1, ufunc=np.add),
+                methods=("__add__", "__radd__"), infix="{0} + {1}", precedence=1, ufunc=np.add,
+                reads_values=False),
     Elementwise("sub", (lambda o, x, y, out: ONE, lambda o, x, y, out: MINUS_ONE),
                 methods=("__sub__", "__rsub__"), infix="{0} - {1}", precedence=1,
-                ufunc=np.subtract),
+                ufunc=np.subtract, reads_values=False),
     Elementwise("mul", (lambda o, x, y, out: y, lambda o, x, y, out: x),
                 methods=("__mul__", "__rmul__"), infix="{0} * {1}", precedence=2,
                 ufunc=np.multiply, identity=Identity(1.0, arrays=True)),
@@ -493,7 +504,7 @@ _ELEMENTWISE = [
         on_array=np.maximum, doc="Elementwise maximum; where x == y the gradient is split half "
                                  "and half."),
     Elementwise("neg", (lambda o, x, out: MINUS_ONE,), methods=("__neg__",), infix="-{0}",
-                precedence=3, ufunc=np.negative),
+                precedence=3, ufunc=np.negative, reads_values=False),
     Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0),
                 on_float=math.sin, on_array=np.sin, doc="Sine, elementwise."),
     Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0),
@@ -722,7 +733,7 @@ def _swap(o, x):
 
 _STRUCTURAL = [
     Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims"), methods=("sum",),
-               reduction="sum", whole_on_float=_sums_a_float_whole,
+               reduction="sum", whole_on_float=_sums_a_float_whole, reads_values=False,
                doc="Sum over ``axis`` (all axes by default)."),
     Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, params=("shape",),
                methods=("reshape",), sequences=("shape",), keeps_flat_order=True,
@@ -733,7 +744,7 @@ _STRUCTURAL = [
     Structural("getitem", _getitem_jvp, _getitem_vjp, view=True, params=("index",),
                methods=("__getitem__",)),
     Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index"),
-               sequences=("shape",)),
+               sequences=("shape",), reads_values=False),
     Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2, methods=("__matmul__", "__rmatmul__"),
                tangent_map=_matmul_tangent_map,
                infix="{0} @ {1}", precedence=2, prints_as=(_dot_computes, "np.dot({0}, {1})"),

@@ -12,6 +12,7 @@ import torch
 
 import bobodiff as bd
 from bobodiff.jit import TracerControlFlowError
+from bobodiff.rules import RULES
 
 # --------------------------------------------------------------------------------------
 # Item 10: bool() / int() / float() of a Tensor or a Dual
@@ -334,5 +335,72 @@ def test_a_write_between_two_backwards_of_a_retained_graph_raises():
     y.backward(retain_graph=True)
     np.testing.assert_allclose(a.grad, 2 * a.data)
     a.data[1] = 4.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+# Rules marked reads_values=False: backward need not check the leaves they saved.
+UNREADING = [rule for rule in RULES.values() if not rule.reads_values]
+
+
+def _derivatives(rule, x, y, g):
+    """What reverse mode computes from the operands' values for ``rule`` at (x, y)."""
+    from bobodiff.rules import NUMPY, Elementwise
+    if type(rule) is Elementwise:
+        args = (x, y)[: rule.arity]
+        out = getattr(NUMPY, rule.name)(*args)
+        return [np.broadcast_to(np.asarray(_plain(d(NUMPY, *args, out))), x.shape)
+                for d in rule.partials]
+    params = {"sum": {"axis": None, "keepdims": False},
+              "scatter": {"shape": (3, 3), "index": (slice(1, None),)}}[rule.name]
+    args = (x,)
+    out = getattr(NUMPY, rule.name)(*args, **params)
+    g = np.arange(9.0).reshape(3, 3) if rule.name == "scatter" else np.ones_like(out) * 3.0
+    return [np.asarray(v) for v in rule.vjp(NUMPY, g, args, out, params, (True,))]
+
+
+def _plain(d):
+    from bobodiff.rules import MINUS_ONE, ONE
+    return 1.0 if d is ONE else (-1.0 if d is MINUS_ONE else d)
+
+
+def test_the_rules_said_to_read_no_values_give_the_same_derivatives_at_other_values():
+    assert {rule.name for rule in UNREADING} >= {"add", "sub", "neg", "sum"}
+    assert not any(getattr(rule, "view", False) for rule in UNREADING)
+    rng = np.random.default_rng(3)
+    for rule in UNREADING:
+        first = _derivatives(rule, rng.uniform(0.5, 1.5, (2, 3)),
+                             rng.uniform(0.5, 1.5, (2, 3)), None)
+        other = _derivatives(rule, rng.uniform(2.0, 3.0, (2, 3)),
+                             rng.uniform(2.0, 3.0, (2, 3)), None)
+        for a, b in zip(first, other):
+            np.testing.assert_array_equal(a, b, err_msg=rule.name)
+    # and one that does read them is told apart by the same check
+    mul = RULES["mul"]
+    assert mul.reads_values
+    first = _derivatives(mul, np.ones((2, 3)), np.ones((2, 3)), None)
+    other = _derivatives(mul, np.ones((2, 3)), np.full((2, 3), 2.0), None)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_a_write_into_a_leaf_that_only_unreading_operations_saved_is_not_an_error():
+    """``+ 1``, ``- 2``, unary minus, ``sum``: their gradients do not depend on the leaves'
+    values, so backward gives the right gradients (and no fingerprint is taken)."""
+    W = bd.Tensor(np.arange(6.0).reshape(2, 3))
+    b = bd.Tensor(np.array([1.0, 2.0]))
+    y = (W + 1.0).sum() + (b - 2.0).sum() + (-b).sum() + W.sum()
+    W.data[0, 0] = 100.0
+    b.data[1] = -5.0
+    y.backward()
+    np.testing.assert_allclose(W.grad, np.full((2, 3), 2.0))
+    np.testing.assert_allclose(b.grad, [0.0, 0.0])
+    assert getattr(W, "_stamp", None) is None and getattr(b, "_stamp", None) is None
+
+
+def test_a_write_seen_through_a_view_that_a_later_operation_reads_still_raises():
+    W = bd.Tensor(np.arange(1.0, 7.0).reshape(2, 3))
+    h = W.T  # a view of W's array: the product below reads W's values through it
+    y = (h @ h.T).sum()
+    W.data[0, 0] = 100.0
     with pytest.raises(RuntimeError, match="modified in place"):
         y.backward()
