@@ -442,10 +442,7 @@ class Structural:
     #: The result holds the operand's elements in the same flat (C) order (a reshape): a
     #: chunked program takes it as the same chunk.
     keeps_flat_order: bool = False
-    #: Its derivatives read no operand's values, only shapes (``ONE``, ``MINUS_ONE``, a
-    #: shape's worth of g), and its result is no view of them: reverse mode then need not
-    #: check, at backward, that a leaf's array this operation saved was left unchanged. (A
-    #: view keeps the check: a later operation may read the leaf's values through it.)
+    #: As :attr:`Elementwise.reads_values` (False for sum and scatter; a view keeps True).
     reads_values: bool = True
 
 

@@ -78,8 +78,8 @@ def machine_drift(cells_a: dict[tuple, dict[str, Any]],
                   cells_b: dict[tuple, dict[str, Any]]) -> float:
     """How much slower (> 1) or faster the machine ran B than A: the median over the cells
     of both runs of their machine probes' B/A (nan where a run has no probe). One figure
-    for the run: a single process's probe varies by tens of percent (pure-Python code runs
-    at different speeds in different processes), the median over hundreds does not."""
+    for the run: a single process's probe varies by tens of percent (the host's speed
+    changes from second to second), the median over hundreds of cells does not."""
     ratios = [_probe_us(cells_b[key]) / _probe_us(cells_a[key])
               for key in cells_a if key in cells_b]
     ratios = [r for r in ratios if not math.isnan(r)]

@@ -68,7 +68,7 @@ class NoiseProbe:
 # The machine probe: a fixed pure-Python loop (the same bytecode and instructions in every
 # process and every run) timed in each timing process after its repeats. On a virtual
 # machine whose host is shared, the host's other guests slow every process alike and
-# /proc/stat does not show it (steal stays near 0 here); the probe's time does. About 1 ms.
+# /proc/stat does not show it (steal stays near 0 here); the probe's time does. About 2 ms.
 PROBE_ITERATIONS = 20_000
 PROBE_ROUNDS = 5
 

@@ -254,9 +254,9 @@ def _probe_paragraph(noise: list[dict[str, Any]]) -> list[str]:
             f"{low:.0f}-{high:.0f} us over {len(probes)} cells, a spread of "
             f"{(high - low) / mid:.0%} of the median. On a virtual machine the host's other "
             "guests slow every process alike without showing in /proc/stat: a wide spread "
-            "says the machine itself changed speed during the run, or that pure-Python code "
-            "ran at different speeds in different processes (a process's probe varies more "
-            "than the median over many). `harness compare` divides each change by the median "
+            "says the machine itself changed speed during the run (here it switches within "
+            "seconds, so one process's probe varies more than the median over many). "
+            "`harness compare` divides each change by the median "
             "probe ratio over the cells (the machine's drift) to tell the code's change from "
             "the machine's."]
 
