@@ -38,7 +38,7 @@ from harness.supervise import CHILDREN, WARM, child_env, run_child
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
 RUN_KEYS = ("dtype", "threads", "seed", "warmup", "repeats", "min_repeat_seconds",
-            "max_cell_seconds", "memory_limit_mb", "metric", "start")
+            "max_cell_seconds", "memory_limit_mb", "metric", "start", "slowed_repeats_factor")
 # Engines whose import alone takes minutes under valgrind: no instruction counts for them.
 NOT_COUNTED = ("torch", "jax")
 
@@ -188,13 +188,15 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     values = result.get("values", []) if result.get("status") == "ok" else []
     shares = result.get("kernel_shares") or [None] * len(values)
     faults = result.get("page_faults") or [None] * len(values)
+    speeds = result.get("full_speed") or [None] * len(values)
     owners = result.get("process") or [0] * len(values)
     unit = result.get("unit", "s")
     lines = [{"kind": "repeat", **keys, "repeat": index, "process": owner, "value": value,
               "unit": unit, "loops": result.get("loops"), "calls_per_op": calls,
-              "status": "ok", "kernel_share": share, "page_faults_per_call": fault}
-             for index, (value, share, fault, owner)
-             in enumerate(zip(values, shares, faults, owners))]
+              "status": "ok", "kernel_share": share, "page_faults_per_call": fault,
+              "full_speed": speed}
+             for index, (value, share, fault, owner, speed)
+             in enumerate(zip(values, shares, faults, owners, speeds))]
     lines.append({
         "kind": "cell", **keys, "status": result.get("status", "crashed"),
         "message": result.get("message", ""), "stderr_tail": result.get("stderr_tail", ""),
@@ -213,21 +215,33 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
 def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0,
                     calibrated: dict[str, Any] | None = None) -> dict[str, Any]:
     """One process's result for a cell (in round ``round_index``); measured again (up to
-    run.remeasure times) while other load on the machine exceeded run.noise_threshold.
-    Keeps the quietest attempt. ``calibrated``: the result of the cell's first process,
-    whose loops this one reuses instead of calibrating again."""
+    run.remeasure times) while other load on the machine exceeded run.noise_threshold or
+    the host slowed every repeat (none at full speed). Keeps the attempt with the most
+    full-speed repeats, then the quietest. ``calibrated``: the result of the cell's first
+    process, whose loops this one reuses instead of calibrating again."""
     run = config["run"]
     attempts = []
     spec = {**cell_spec(cell, config), "round": round_index, **_calibration(calibrated)}
     if round_index > 0:
         spec["preload"] = _learn_imports(cell, calibrated)
     for _ in range(1 + int(run["remeasure"])):
+        if FASTEST_PROBE:
+            spec["probe_reference"] = min(FASTEST_PROBE)
         result = spawn_cell(spec, run["timeout_seconds"], run["threads"])
         attempts.append(result)
+        if result.get("probe_fastest_seconds"):
+            FASTEST_PROBE[:] = [min([*FASTEST_PROBE, result["probe_fastest_seconds"]])]
         if not _disturbed(result, run):
             break
-    quietest = min(attempts, key=lambda r: r.get("foreign_cpu_cores") or 0.0)
+    quietest = min(attempts, key=lambda r: (-(r.get("full_speed") or []).count(True),
+                                            r.get("foreign_cpu_cores") or 0.0))
     return {**quietest, "attempts": len(attempts)}
+
+
+# The fastest short machine probe of the run so far: a process judges which of its repeats
+# ran at full speed against it (harness.timing.full_speed), so that a process the host
+# slowed from start to end does not take its slow state for full speed.
+FASTEST_PROBE: list[float] = []
 
 
 def _calibration(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -257,9 +271,13 @@ def _learn_imports(cell: Cell, first: dict[str, Any] | None) -> tuple[str, ...]:
 
 
 def _disturbed(result: dict[str, Any], run: dict[str, Any]) -> bool:
-    foreign = result.get("foreign_cpu_cores")
-    return (result.get("status") == "ok" and foreign is not None
-            and foreign > float(run["noise_threshold"]))
+    """Other processes used more than run.noise_threshold cores, or the host slowed every
+    repeat (none ran at full speed: harness.timing.full_speed)."""
+    if result.get("status") != "ok":
+        return False
+    foreign, speeds = result.get("foreign_cpu_cores"), result.get("full_speed")
+    slowed = bool(speeds) and all(speed is False for speed in speeds)
+    return slowed or (foreign is not None and foreign > float(run["noise_threshold"]))
 
 
 def _loadavg() -> float | None:
@@ -276,7 +294,7 @@ def combine_processes(results: list[dict[str, Any]], run: dict[str, Any],
     failed = [r for r in results if r.get("status") != "ok"]
     combined = dict(failed[0] if failed else results[-1])
     ok = [] if failed else results
-    for key in ("values", "kernel_shares", "page_faults"):
+    for key in ("values", "kernel_shares", "page_faults", "full_speed"):
         combined[key] = [v for r in ok for v in (r.get(key) or [None] * len(r["values"]))]
     combined["process"] = [p for p, r in enumerate(ok) for _ in r["values"]]
     combined["processes"] = len(ok)
@@ -295,6 +313,8 @@ def combine_processes(results: list[dict[str, Any]], run: dict[str, Any],
                          "remeasured": sum(r.get("attempts", 1) - 1 for r in results),
                          "loadavg_before": load_before, "loadavg_after": _loadavg(),
                          "governor": governor()}
+    flags = [flag for flag in combined["full_speed"] if flag is not None]
+    combined["noise"]["full_speed_share"] = sum(flags) / len(flags) if flags else None
     combined["disturbed"] = any(_disturbed(r, run) for r in results)
     return combined
 
@@ -361,6 +381,7 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
     cells = [cell for cell in plan(config) if cell.cell_id not in done]
     run_id = run_dir.name
     LEARNED_IMPORTS.clear()
+    FASTEST_PROBE.clear()
     append_lines(raw, [{"kind": "env", "run_id": run_id, "started": now_iso(),
                         "config_path": config_path, "resumed": resume, "config": config,
                         **describe(config["run"]["threads"])}])

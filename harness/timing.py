@@ -118,6 +118,26 @@ def first_call(run: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+# A repeat counts as measured at full speed when the short probes just before and just after
+# it both ran within FULL_SPEED_FACTOR of the fastest probe known (this process's or the
+# run's so far). On this machine the probe is bimodal: 144-147 us (p1-p10) or 220-260 us,
+# the host switching between the two every few ms to every few hundred ms; 1.2 sits in the
+# gap. Where the machine never switches, every repeat is at full speed.
+SHORT_PROBE_ITERATIONS = 2_000
+FULL_SPEED_FACTOR = 1.2
+# A repeat longer than this spans many of the host's spells: the probes at its ends say
+# little of it, so it is not judged (full_speed None) and never timed again for speed.
+FULL_SPEED_MAX_REPEAT_SECONDS = 0.2
+
+
+def full_speed(probes: list[float], reference: float | None = None) -> list[bool]:
+    """Which repeats ran at full speed: probes[i] and probes[i + 1] bracket repeat i, and
+    both must be within FULL_SPEED_FACTOR of min(probes, reference)."""
+    fastest = min([*probes, *([reference] if reference else [])])
+    fast = [probe <= FULL_SPEED_FACTOR * fastest for probe in probes]
+    return [before and after for before, after in zip(fast, fast[1:])]
+
+
 def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
                   first_seconds: float) -> dict[str, Any]:
     """Finish the warm-up, calibrate loops, time the repeats; return the timing dict.
@@ -126,7 +146,11 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
     loops are taken as they are: the runner calibrates in a cell's first process only and
     passes its loops on to the others. Repeats are reduced (never below one) when they
     would exceed spec["max_cell_seconds"].
-    Each value is seconds per call of run().
+    Each value is seconds per call of run(). A short machine probe brackets every repeat
+    (``full_speed`` says which repeats the host did not slow down, against
+    spec["probe_reference"], the run's fastest probe so far); while fewer than the planned
+    repeats ran at full speed, more are timed, up to spec["slowed_repeats_factor"] times the
+    planned repeats and within the budget.
     """
     for _ in range(max(0, int(spec["warmup"]) - 1)):
         run()
@@ -138,19 +162,35 @@ def timed_repeats(run: Callable[[], Any], spec: dict[str, Any],
     else:  # the first call is often slow (lazy imports, caches): calibrate on later calls
         loops, repeat_seconds = calibrate(run, float(spec["min_repeat_seconds"]))
     repeats = max(1, min(int(spec["repeats"]), int(budget / max(repeat_seconds, 1e-9))))
+    reference = spec.get("probe_reference")
     values, kernel_shares, faults = [], [], []
-    probe = NoiseProbe()
-    for _ in range(repeats):
+    probes = [machine_probe(1, SHORT_PROBE_ITERATIONS)]
+    noise = NoiseProbe()
+    timed = 0.0
+    while True:
         gc.collect()
         before = resource.getrusage(resource.RUSAGE_SELF)
-        values.append(time_loops(run, loops) / loops)
+        elapsed = time_loops(run, loops)
         after = resource.getrusage(resource.RUSAGE_SELF)
+        probes.append(machine_probe(1, SHORT_PROBE_ITERATIONS))
+        timed += elapsed
+        values.append(elapsed / loops)
         user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
         kernel_shares.append(system / (user + system) if user + system > 0 else 0.0)
         faults.append((after.ru_minflt - before.ru_minflt) / loops)
+        if len(values) < repeats:
+            continue
+        judged = repeat_seconds <= FULL_SPEED_MAX_REPEAT_SECONDS
+        enough = not judged or sum(full_speed(probes, reference)) >= repeats
+        if (enough or len(values) >= int(spec.get("slowed_repeats_factor", 1)) * repeats
+                or timed + elapsed > budget):
+            break
     return {"values": values, "loops": loops, "first_call_seconds": first_seconds,
             "kernel_shares": kernel_shares, "page_faults": faults,
-            "foreign_cpu_cores": probe.stop(), "probe_seconds": machine_probe(), "unit": "s"}
+            "full_speed": (full_speed(probes, reference) if judged
+                           else [None] * len(values)),
+            "probe_fastest_seconds": min(probes),
+            "foreign_cpu_cores": noise.stop(), "probe_seconds": machine_probe(), "unit": "s"}
 
 
 def callgrind_part(out_file: str, part: int) -> int:

@@ -36,6 +36,8 @@ engines = ENGINES
 processes = 1
 remeasure = 0
 repeats = 2
+# exactly run.repeats values, however much the host slows the machine
+slowed_repeats_factor = 1
 min_repeat_seconds = 0.001
 max_cell_seconds = 0.1
 timeout_seconds = TIMEOUT

@@ -23,6 +23,7 @@ CELL = Cell("E3", "jvp", "floor", 10, "float64")
 def _config(**run):
     return configuration.validate({"run": {"engines": ["floor"], "repeats": 2,
                                            "min_repeat_seconds": 0.005, "remeasure": 0,
+                                           "slowed_repeats_factor": 1,  # exactly 2 a process
                                            **run}})
 
 

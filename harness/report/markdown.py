@@ -18,7 +18,7 @@ from harness.report.sections import Section, to_markdown, with_interval
 from harness.report.summary import growth, summarize
 from harness.report.targets import targets_section
 from harness.stats import loglog_interpolate
-from harness.timing import PROBE_ROUNDS
+from harness.timing import FULL_SPEED_FACTOR, PROBE_ROUNDS
 
 TITLE = "bobodiff benchmark report"
 REPORT = "report (their machine)"
@@ -258,7 +258,23 @@ def _probe_paragraph(noise: list[dict[str, Any]]) -> list[str]:
             "seconds, so one process's probe varies more than the median over many). "
             "`harness compare` divides each change by the median "
             "probe ratio over the cells (the machine's drift) to tell the code's change from "
-            "the machine's."]
+            "the machine's."] + _full_speed_paragraph(noise)
+
+
+def _full_speed_paragraph(noise: list[dict[str, Any]]) -> list[str]:
+    """How much of the run the host let this machine run at full speed."""
+    shares = pd.Series([n["full_speed_share"] for n in noise
+                        if n.get("full_speed_share") is not None], dtype=float)
+    if shares.empty:
+        return []
+    low, mid = shares.quantile([0.1, 0.5])
+    return [f"Repeats at full speed (a short probe on either side of the repeat ran within "
+            f"{FULL_SPEED_FACTOR:g}x of the run's fastest probe): median {mid:.0%} of a "
+            f"cell's repeats, 10% of cells {low:.0%} or fewer. A cell's statistics use its "
+            "full-speed repeats when it has any (a process with none is measured again, up "
+            "to run.remeasure times, then flags its cell disturbed and drops out of it); a "
+            "process short of them times more repeats, up to run.slowed_repeats_factor "
+            "times run.repeats. A cell with no full-speed repeat at all keeps every value."]
 
 
 def _ratio_of(row: pd.Series | None, column: str) -> str:

@@ -35,7 +35,7 @@ SUMMARY_COLUMNS = [
     "ratio_to_torch", "ratio_to_floor", "kernel_share", "page_faults_per_call", "max_error",
     "description", "message", "median_ci_low", "median_ci_high", "ratio_to_torch_ci_low",
     "ratio_to_torch_ci_high", "ratio_to_floor_ci_low", "ratio_to_floor_ci_high", "processes",
-    "unit", "foreign_cpu_cores", "disturbed",
+    "unit", "foreign_cpu_cores", "disturbed", "full_speed_share",
 ]
 # Every engine's cell divided by the same cell of these engines, each ratio with its interval
 # (the peers' since issue 16's targets, whose bounds are ratios to JAX or to every peer).
@@ -53,15 +53,28 @@ def report_of(experiment: str) -> ReportSpec:
     return spec.REPORT if spec else ReportSpec(str(experiment))
 
 
-def values_by_round(raw: RawData) -> dict[str, dict[int, list[float]]]:
+def values_by_round(raw: RawData, full_speed_only: bool = True
+                    ) -> dict[str, dict[int, list[float]]]:
     """Each cell's values by process, the process numbered by its round (runs before
-    processes: one process, 0)."""
+    processes: one process, 0).
+
+    A cell with repeats measured at full speed (``full_speed``, recorded since run format
+    2026-12-02: the machine probes on either side of the repeat were fast) keeps only
+    those: a value the host slowed down (by 1.5-1.8x on this machine) says more about the
+    host's other guests than about the engine. A process with none of them then drops out
+    of the cell. A cell with none (or an older run) keeps every value. Every value of
+    every cell with ``full_speed_only=False``.
+    """
     grouped: dict[str, dict[int, list[float]]] = {}
+    fast: dict[str, dict[int, list[float]]] = {}
     for repeat in raw.repeats:
         process = int(repeat.get("process") or 0)
-        grouped.setdefault(repeat["cell"], {}).setdefault(process, []).append(
-            float(repeat["value"]))
-    return grouped
+        at_full_speed = repeat.get("full_speed") is True or not full_speed_only
+        for table, keep in ((grouped, True), (fast, at_full_speed)):
+            if keep:
+                table.setdefault(repeat["cell"], {}).setdefault(process, []).append(
+                    float(repeat["value"]))
+    return {cell: fast.get(cell) or by for cell, by in grouped.items()}
 
 
 def samples_by_cell(raw: RawData) -> dict[str, list[list[float]]]:
@@ -78,8 +91,10 @@ def summarize(raw: RawData) -> pd.DataFrame:
         if repeat.get("kernel_share") is not None:  # recorded since run format 2026-11-27
             kernel.setdefault(repeat["cell"], []).append(
                 (float(repeat["kernel_share"]), float(repeat["page_faults_per_call"])))
-    rows = [{**_row(cell, samples.get(cell["cell"], [])), **_kernel(kernel.get(cell["cell"]))}
-            for cell in raw.cells]
+    recorded = {cell: sum(map(len, by.values()))
+                for cell, by in values_by_round(raw, full_speed_only=False).items()}
+    rows = [{**_row(cell, samples.get(cell["cell"], []), recorded.get(cell["cell"], 0)),
+             **_kernel(kernel.get(cell["cell"]))} for cell in raw.cells]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if table.empty:
         return table
@@ -115,7 +130,9 @@ def _add_intervals(table: pd.DataFrame, replicates: dict[tuple, np.ndarray],
     return table.assign(median_ci_low=low, median_ci_high=high)
 
 
-def _row(cell: dict, samples: list[list[float]]) -> dict:
+def _row(cell: dict, samples: list[list[float]], recorded: int) -> dict:
+    """The summary row of one cell: statistics of the values it keeps (``samples``), of
+    ``recorded`` values in all."""
     values = [value for process in samples for value in process]
     status = cell.get("status", "crashed")
     if status == "ok" and not values:
@@ -129,7 +146,8 @@ def _row(cell: dict, samples: list[list[float]]) -> dict:
         **{key: cell.get(key) for key in KEY_FIELDS}, "status": status,
         "median_s": median, "iqr_s": stats.get("iqr", math.nan),
         "min_s": stats.get("min", math.nan), "max_s": stats.get("max", math.nan),
-        "mean_s": stats.get("mean", math.nan), "repeats": len(values),
+        "mean_s": stats.get("mean", math.nan), "repeats": recorded,
+        "full_speed_share": (cell.get("noise") or {}).get("full_speed_share", math.nan),
         "loops": cell.get("loops"), "calls_per_op": calls,
         "per_call_us": median / calls * 1e6, "extrapolated_10M_s": extrapolated,
         "peak_rss_mb": cell.get("peak_rss_mb"), "base_rss_mb": cell.get("base_rss_mb"),
