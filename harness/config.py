@@ -62,6 +62,9 @@ def run_params() -> dict[str, Param]:
                                  "values count as disturbed", 0.0, 1024.0),
         "remeasure": Param("int", 2, "times a disturbed process is measured again before "
                            "its cell is flagged disturbed", 0, 20),
+        "remeasure_slowed": Param("bool", True, "measure a process again (run.remeasure "
+                                  "times) when none of its repeats ran at full speed; its "
+                                  "cell is flagged disturbed either way"),
         "slowed_repeats_factor": Param("int", 3, "a process with fewer full-speed repeats "
                                        "than run.repeats (the host slowed the others) times "
                                        "more, up to this multiple of run.repeats (1: never "

@@ -134,3 +134,18 @@ def test_a_repeat_longer_than_the_hosts_spells_is_not_judged(monkeypatch):
     assert result["full_speed"] == [None, None]  # the slow probes do not ask for more
     assert not runner._disturbed({"status": "ok", **result, "foreign_cpu_cores": 0.0},
                                  {"noise_threshold": 0.3})
+
+
+def test_without_remeasure_slowed_a_slowed_process_is_kept_and_its_cell_flagged(monkeypatch):
+    calls = []
+
+    def spawn(spec, timeout, threads):
+        calls.append(spec["round"])
+        return {"status": "ok", "values": [1.0], "loops": 1, "foreign_cpu_cores": 0.0,
+                "full_speed": [False]}
+    monkeypatch.setattr(runner, "spawn_cell", spawn)
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    monkeypatch.setattr(runner, "FASTEST_PROBE", [])
+    config = _config(processes=2, remeasure=2, remeasure_slowed=False)
+    cell = runner.measure_group([CELL], config, "run")[0][-1]
+    assert calls == [0, 1] and cell["disturbed"]
