@@ -93,15 +93,17 @@ def test_a_cell_whose_process_never_ran_at_full_speed_is_flagged(monkeypatch):
     assert [line["full_speed"] for line in lines[:-1]] == [False, False]
 
 
-def _raw(tmp_path, repeats):
-    """A run folder with one floor cell whose repeats are (process, value, full_speed)."""
-    keys = {"run_id": "r", "cell": CELL.cell_id, **CELL.keys()}
+def _raw(tmp_path, repeats, cells=None):
+    """A run folder with one floor cell whose repeats are (process, value, full_speed), or
+    with ``cells``: {Cell: such repeats}."""
     lines = [{"kind": "env", "run_id": "r", "config": {}}]
-    lines += [{"kind": "repeat", **keys, "repeat": i, "process": p, "value": v, "status": "ok",
-               **({} if fast is None else {"full_speed": fast})}
-              for i, (p, v, fast) in enumerate(repeats)]
-    lines.append({"kind": "cell", **keys, "status": "ok", "loops": 1, "calls_per_op": 1,
-                  "processes": 2, "noise": {"full_speed_share": 0.5}})
+    for cell, rows in (cells or {CELL: repeats}).items():
+        keys = {"run_id": "r", "cell": cell.cell_id, **cell.keys()}
+        lines += [{"kind": "repeat", **keys, "repeat": i, "process": p, "value": v,
+                   "status": "ok", **({} if fast is None else {"full_speed": fast})}
+                  for i, (p, v, fast) in enumerate(rows)]
+        lines.append({"kind": "cell", **keys, "status": "ok", "loops": 1, "calls_per_op": 1,
+                      "processes": 2, "noise": {"full_speed_share": 0.5}})
     path = tmp_path / "raw.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return read_raw(path)
@@ -122,6 +124,20 @@ def test_a_cell_with_no_full_speed_value_or_an_older_run_keeps_every_value(tmp_p
     assert values_by_round(slowed)[CELL.cell_id] == {0: [1.6], 1: [1.7]}
     older = _raw(tmp_path, [(0, 1.6, None), (1, 1.7, None)])
     assert values_by_round(older)[CELL.cell_id] == {0: [1.6], 1: [1.7]}
+
+
+def test_the_ratio_between_engines_takes_each_processs_fastest_value_full_speed_or_not(
+        tmp_path):
+    # Each round, the slowed engine's fastest value is 1.25x the floor's; in round 0 its only
+    # repeat called full speed was misjudged (1.6, slowed by the host).
+    slowed = Cell("E3", "jvp", "floor-slowed", 10, "float64")
+    raw = _raw(tmp_path, [], {
+        CELL: [(0, 1.0, True), (1, 2.0, True), (2, 1.0, False), (2, 1.5, True)],
+        slowed: [(0, 1.25, False), (0, 1.6, True), (1, 2.5, True), (2, 1.25, True)]})
+    row = summarize(raw).set_index("engine").loc["floor-slowed"]
+    assert row.ratio_to_floor == pytest.approx(1.25)
+    assert row.ratio_to_floor_ci_low == pytest.approx(1.25)
+    assert row.median_s == pytest.approx(1.6)  # medians still keep the full-speed values
 
 
 def test_a_repeat_longer_than_the_hosts_spells_is_not_judged(monkeypatch):
