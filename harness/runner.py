@@ -34,6 +34,7 @@ from harness.oom import relabel
 from harness.progress import Progress
 from harness.rawio import append_lines, new_attempt_id, read_raw
 from harness.supervise import CHILDREN, WARM, child_env, run_child
+from harness.timing import fastest_short_probe
 
 RAW_NAME = "raw.jsonl"
 STDERR_TAIL_CHARS = 2000
@@ -238,9 +239,10 @@ def measure_process(cell: Cell, config: dict[str, Any], round_index: int = 0,
     return {**quietest, "attempts": len(attempts)}
 
 
-# The fastest short machine probe of the run so far: a process judges which of its repeats
-# ran at full speed against it (harness.timing.full_speed), so that a process the host
-# slowed from start to end does not take its slow state for full speed.
+# The fastest short machine probe of the run so far (the first timed before the run's first
+# cell, timing.fastest_short_probe): a process judges which of its repeats ran at full speed
+# against it (harness.timing.full_speed), so that a process the host slowed from start to
+# end does not take its slow state for full speed.
 FASTEST_PROBE: list[float] = []
 
 
@@ -384,9 +386,12 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
     run_id = run_dir.name
     LEARNED_IMPORTS.clear()
     FASTEST_PROBE.clear()
+    if config["run"].get("metric", "time") == "time":
+        FASTEST_PROBE.append(fastest_short_probe())
     append_lines(raw, [{"kind": "env", "run_id": run_id, "started": now_iso(),
                         "config_path": config_path, "resumed": resume, "config": config,
-                        **describe(config["run"]["threads"])}])
+                        "run_start_probe_us": FASTEST_PROBE[0] * 1e6 if FASTEST_PROBE
+                        else None, **describe(config["run"]["threads"])}])
     previous = {sig: signal.signal(sig, _raise_interrupted)
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     counts: dict[str, int] = {}

@@ -130,6 +130,22 @@ FULL_SPEED_FACTOR = 1.2
 FULL_SPEED_MAX_REPEAT_SECONDS = 0.2
 
 
+# Before a run's first cell the runner times short probes for this long: the first process
+# of a run otherwise judged its repeats against its own probes alone, and a process the host
+# slowed from start to end took its slow state for full speed (2026-12-03, aa.toml: the
+# E1-loop floor's first process 1.3-1.4x slow with 10 of 14 repeats called full speed).
+RUN_START_PROBE_SECONDS = 1.0
+
+
+def fastest_short_probe(seconds: float = RUN_START_PROBE_SECONDS) -> float:
+    """The fastest short machine probe timed back to back for about ``seconds``."""
+    best, end = math.inf, time.perf_counter() + seconds
+    while True:
+        best = min(best, machine_probe(1, SHORT_PROBE_ITERATIONS))
+        if time.perf_counter() >= end:
+            return best
+
+
 def full_speed(probes: list[float], reference: float | None = None) -> list[bool]:
     """Which repeats ran at full speed: probes[i] and probes[i + 1] bracket repeat i, and
     both must be within FULL_SPEED_FACTOR of min(probes, reference)."""

@@ -165,3 +165,30 @@ def test_without_remeasure_slowed_a_slowed_process_is_kept_and_its_cell_flagged(
     config = _config(processes=2, remeasure=2, remeasure_slowed=False)
     cell = runner.measure_group([CELL], config, "run")[0][-1]
     assert calls == [0, 1] and cell["disturbed"]
+
+
+def test_a_run_times_the_machine_probe_before_its_first_cell(monkeypatch, tmp_path):
+    # The first process of a run is judged against a reference taken before it, not only
+    # against its own probes (a process slowed throughout would call itself full speed).
+    specs = []
+
+    def spawn(spec, timeout, threads):
+        specs.append(dict(spec))
+        return {"status": "ok", "values": [1.0], "loops": 1, "foreign_cpu_cores": 0.0,
+                "full_speed": [True], "probe_fastest_seconds": 3e-4}
+    monkeypatch.setattr(runner, "spawn_cell", spawn)
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    monkeypatch.setattr(runner, "plan", lambda config: [CELL])
+    monkeypatch.setattr(runner, "describe", lambda threads: {})
+    monkeypatch.setattr(runner, "fastest_short_probe", lambda: 1.5e-4)
+    runner.execute(_config(processes=1), tmp_path, "test.toml", progress=False)
+    assert specs[0]["probe_reference"] == 1.5e-4
+    env = json.loads((tmp_path / "raw.jsonl").read_text().splitlines()[0])
+    assert env["run_start_probe_us"] == 150.0
+
+
+def test_the_fastest_short_probe_is_the_minimum_of_probes_timed_for_the_time_given(
+        monkeypatch):
+    times = iter([3.0, 1.0, 2.0] + [5.0] * 10**6)
+    monkeypatch.setattr(timing, "machine_probe", lambda rounds=1, iterations=0: next(times))
+    assert timing.fastest_short_probe(0.01) == 1.0
