@@ -496,16 +496,32 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
         t._saved1 = x1
         t._params = params
         t._pending = 0
-        # A leaf's array may be written into before backward: remember what it held
-        # (_fingerprint, its small case inlined), when the rule's derivatives read it.
+        # A leaf's array may be written into before backward: remember what it held when
+        # a derivative backward computes (that of an argument that needs one) reads it.
         # Floats are immutable, and the float nodes are made elsewhere: they pay nothing.
-        if rule.reads_values:
-            if p0 is not None and p0._rule is None and type(x0) is np.ndarray:
-                p0._stamp = (x0, x0.tobytes() if x0.size <= _SMALL else _fingerprint(x0))
-            if (p1 is not None and p1 is not p0 and p1._rule is None
-                    and type(x1) is np.ndarray):
-                p1._stamp = (x1, x1.tobytes() if x1.size <= _SMALL else _fingerprint(x1))
+        read_by = rule.read_by
+        if read_by is not None:
+            read0, read1 = read_by
+            if (p0 is not None and type(x0) is np.ndarray
+                    and (read0[0] or read0[1] and p1 is not None)):
+                _stamp(p0, x0)
+            if (p1 is not None and p1 is not p0 and type(x1) is np.ndarray
+                    and (read1[1] or read1[0] and p0 is not None)):
+                _stamp(p1, x1)
     return t
+
+
+def _stamp(t: Tensor, x: np.ndarray) -> None:
+    """Fingerprint ``x``, the array a node saved from ``t``, on the leaf it belongs to:
+    ``t`` itself, or the leaf that ``t`` is a view of (``W.T``), through any chain of views.
+    An array computed by a node (not a leaf's, nor a view of one) needs none."""
+    while t._rule is not None:
+        if not getattr(t._rule, "view", False) or t._p0 is None:
+            return
+        x, t = t._saved0, t._p0
+        if type(x) is not np.ndarray:
+            return
+    t._stamp = (x, x.tobytes() if x.size <= _SMALL else _fingerprint(x))
 
 
 _WORD = {2: np.uint16, 4: np.uint32, 8: np.uint64}

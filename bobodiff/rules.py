@@ -391,9 +391,17 @@ class Elementwise:
     #: view keeps the check: a later operation may read the leaf's values through it.)
     reads_values: bool = True
     arity: int = field(init=False)
+    #: ``read_by[k][j]``: whether the derivative for operand j reads operand k's values
+    #: (the output's do not count: it is the operation's own fresh array). Traced from
+    #: ``partials`` (:func:`_traced_reads`): sin' reads x, exp' only the output, mul's
+    #: derivative for x reads y. Reverse mode checks a leaf's array for writes only when
+    #: a derivative it will compute reads it. None: no derivative reads an operand.
+    read_by: tuple[tuple[bool, ...], ...] | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arity", len(self.partials))
+        reads = _traced_reads(self.partials) if self.reads_values else None
+        object.__setattr__(self, "read_by", _read_by(reads, self.arity))
 
 
 @dataclass(frozen=True)
@@ -444,6 +452,57 @@ class Structural:
     keeps_flat_order: bool = False
     #: As :attr:`Elementwise.reads_values` (False for sum and scatter; a view keeps True).
     reads_values: bool = True
+    #: ``reads[j]``: the operands whose values the vjp for operand j reads (matmul's for a
+    #: reads b); None: every operand, if ``reads_values``. A view reads none itself: an
+    #: operation that reads the view reads the array it views (reverse mode then checks
+    #: that array's leaf).
+    reads: tuple[tuple[int, ...], ...] | None = None
+    read_by: tuple[tuple[bool, ...], ...] | None = field(init=False)  # as Elementwise's
+
+    def __post_init__(self) -> None:
+        every = tuple(range(self.arity))
+        reads = self.reads if self.reads is not None else (
+            (every,) * self.arity if self.reads_values else ((),) * self.arity)
+        object.__setattr__(self, "read_by", _read_by(reads, self.arity))
+
+
+class _Traced:
+    """A value in a traced local derivative: the operands it was computed from."""
+
+    __slots__ = ("operands",)
+
+    def __init__(self, operands: frozenset[int]) -> None:
+        self.operands = operands
+
+
+class _TracingBackend:
+    """Stands in for a backend: every operation's result depends on its operands'."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Traced]:
+        def operation(*args: Any) -> _Traced:
+            return _Traced(frozenset().union(
+                *(a.operands for a in args if isinstance(a, _Traced))))
+        return operation
+
+
+def _traced_reads(partials: tuple[Callable[..., Any], ...]) -> tuple[tuple[int, ...], ...]:
+    """For each partial, the operands whose values it reads (the output not counted)."""
+    arity, reads = len(partials), []
+    for partial in partials:
+        operands = [_Traced(frozenset((i,))) for i in range(arity)]
+        result = partial(_TracingBackend(), *operands, _Traced(frozenset()))
+        reads.append(tuple(sorted(result.operands)) if isinstance(result, _Traced) else ())
+    return tuple(reads)
+
+
+def _read_by(reads: tuple[tuple[int, ...], ...] | None,
+             arity: int) -> tuple[tuple[bool, ...], ...]:
+    """``reads`` (per derivative, the operands it reads) turned around, padded to two
+    operands: ``[k][j]`` is whether derivative j reads operand k; None if none reads any
+    (reverse mode's fast exit, on most nodes)."""
+    reads = reads or ((),) * arity
+    table = tuple(tuple(j < arity and k in reads[j] for j in range(2)) for k in range(2))
+    return table if any(map(any, table)) else None
 
 
 def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
@@ -732,18 +791,19 @@ _STRUCTURAL = [
     Structural("sum", _sum_jvp, _sum_vjp, params=("axis", "keepdims"), methods=("sum",),
                reduction="sum", whole_on_float=_sums_a_float_whole, reads_values=False,
                doc="Sum over ``axis`` (all axes by default)."),
-    Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, params=("shape",),
+    Structural("reshape", _reshape_jvp, _reshape_vjp, view=True, reads=((),), params=("shape",),
                methods=("reshape",), sequences=("shape",), keeps_flat_order=True,
                doc="``x`` with a new shape."),
-    Structural("transpose", _transpose_jvp, _transpose_vjp, view=True, params=("axes",),
+    Structural("transpose", _transpose_jvp, _transpose_vjp, view=True, reads=((),),
+               params=("axes",),
                methods=("transpose",), sequences=("axes",),
                doc="``x`` with its axes permuted (reversed by default)."),
-    Structural("getitem", _getitem_jvp, _getitem_vjp, view=True, params=("index",),
+    Structural("getitem", _getitem_jvp, _getitem_vjp, view=True, reads=((),), params=("index",),
                methods=("__getitem__",)),
     Structural("scatter", _scatter_jvp, _scatter_vjp, params=("shape", "index"),
                sequences=("shape",), reads_values=False),
     Structural("matmul", _matmul_jvp, _matmul_vjp, arity=2, methods=("__matmul__", "__rmatmul__"),
-               tangent_map=_matmul_tangent_map,
+               tangent_map=_matmul_tangent_map, reads=((1,), (0,)),
                infix="{0} @ {1}", precedence=2, prints_as=(_dot_computes, "np.dot({0}, {1})"),
                doc="Matrix product ``a @ b`` (NumPy semantics, vectors included)."),
 ]
