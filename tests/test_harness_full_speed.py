@@ -1,6 +1,6 @@
 """Repeats at full speed: which repeats the host did not slow (short machine probes on either
 side), more repeats while too few were, a process with none measured again, and a cell's
-statistics from its full-speed repeats only (older runs: every value)."""
+statistics from every value, and the ratios between engines from each process's fastest."""
 
 import json
 
@@ -109,20 +109,18 @@ def _raw(tmp_path, repeats, cells=None):
     return read_raw(path)
 
 
-def test_a_cell_keeps_its_full_speed_values_and_a_process_without_any_drops_out(tmp_path):
+def test_a_cells_statistics_keep_every_value_the_slowed_ones_too(tmp_path):
+    # Full-speed values only would leave this cell processes 0 and 2, three values, and
+    # its interval from them far too narrow (make bench: 111 of 240 cells significant
+    # between two runs of one commit, 17 of 240 from every value).
     raw = _raw(tmp_path, [(0, 1.0, True), (0, 1.6, False), (1, 1.7, False),
                           (1, 1.8, False), (2, 1.1, True), (2, 1.05, True)])
-    assert values_by_round(raw)[CELL.cell_id] == {0: [1.0], 2: [1.1, 1.05]}
-    assert values_by_round(raw, full_speed_only=False)[CELL.cell_id][1] == [1.7, 1.8]
+    assert values_by_round(raw)[CELL.cell_id] == {0: [1.0, 1.6], 1: [1.7, 1.8],
+                                                   2: [1.1, 1.05]}
     row = summarize(raw).iloc[0]
-    assert row.median_s == pytest.approx(1.05) and row.max_s == pytest.approx(1.1)
+    assert row.median_s == pytest.approx(1.35) and row.max_s == pytest.approx(1.8)
     assert row.repeats == 6 and row.full_speed_share == pytest.approx(0.5)
-
-
-def test_a_cell_with_no_full_speed_value_or_an_older_run_keeps_every_value(tmp_path):
-    slowed = _raw(tmp_path, [(0, 1.6, False), (1, 1.7, False)])
-    assert values_by_round(slowed)[CELL.cell_id] == {0: [1.6], 1: [1.7]}
-    older = _raw(tmp_path, [(0, 1.6, None), (1, 1.7, None)])
+    older = _raw(tmp_path, [(0, 1.6, None), (1, 1.7, None)])  # before full_speed existed
     assert values_by_round(older)[CELL.cell_id] == {0: [1.6], 1: [1.7]}
 
 
@@ -137,7 +135,7 @@ def test_the_ratio_between_engines_takes_each_processs_fastest_value_full_speed_
     row = summarize(raw).set_index("engine").loc["floor-slowed"]
     assert row.ratio_to_floor == pytest.approx(1.25)
     assert row.ratio_to_floor_ci_low == pytest.approx(1.25)
-    assert row.median_s == pytest.approx(1.6)  # medians still keep the full-speed values
+    assert row.median_s == pytest.approx(1.425)  # of every value: 1.25, 1.25, 1.6, 2.5
 
 
 def test_a_repeat_longer_than_the_hosts_spells_is_not_judged(monkeypatch):
@@ -152,7 +150,10 @@ def test_a_repeat_longer_than_the_hosts_spells_is_not_judged(monkeypatch):
                                  {"noise_threshold": 0.3})
 
 
-def test_without_remeasure_slowed_a_slowed_process_is_kept_and_its_cell_flagged(monkeypatch):
+def test_without_remeasure_slowed_a_slowed_process_is_kept_and_its_cell_not_flagged(
+        monkeypatch):
+    # The host slows this machine most of the time: a cell flagged for it says nothing
+    # (make bench flagged 224 of 360 cells so); full_speed_share tells it instead.
     calls = []
 
     def spawn(spec, timeout, threads):
@@ -164,7 +165,8 @@ def test_without_remeasure_slowed_a_slowed_process_is_kept_and_its_cell_flagged(
     monkeypatch.setattr(runner, "FASTEST_PROBE", [])
     config = _config(processes=2, remeasure=2, remeasure_slowed=False)
     cell = runner.measure_group([CELL], config, "run")[0][-1]
-    assert calls == [0, 1] and cell["disturbed"]
+    assert calls == [0, 1] and not cell["disturbed"]
+    assert cell["noise"]["full_speed_share"] == 0.0
 
 
 def test_a_run_times_the_machine_probe_before_its_first_cell(monkeypatch, tmp_path):

@@ -53,28 +53,22 @@ def report_of(experiment: str) -> ReportSpec:
     return spec.REPORT if spec else ReportSpec(str(experiment))
 
 
-def values_by_round(raw: RawData, full_speed_only: bool = True
-                    ) -> dict[str, dict[int, list[float]]]:
+def values_by_round(raw: RawData) -> dict[str, dict[int, list[float]]]:
     """Each cell's values by process, the process numbered by its round (runs before
     processes: one process, 0).
 
-    A cell with repeats measured at full speed (``full_speed``, recorded since run format
-    2026-12-02: the machine probes on either side of the repeat were fast) keeps only
-    those: a value the host slowed down (by 1.5-1.8x on this machine) says more about the
-    host's other guests than about the engine. A process with none of them then drops out
-    of the cell. A cell with none (or an older run) keeps every value. Every value of
-    every cell with ``full_speed_only=False`` (what the paired ratios between engines read).
+    Every value counts, those the host slowed down included (``full_speed`` false): keeping
+    only the full-speed ones (as the night of 2026-12-02 did) left many cells of make bench
+    with one or two values, and intervals far too narrow: two make bench runs of one commit
+    (2026-12-03) then had 111 of 240 cells called significant, 17 of 240 from every value.
+    The host's slowing shows in ``full_speed_share`` instead.
     """
     grouped: dict[str, dict[int, list[float]]] = {}
-    fast: dict[str, dict[int, list[float]]] = {}
     for repeat in raw.repeats:
         process = int(repeat.get("process") or 0)
-        at_full_speed = repeat.get("full_speed") is True or not full_speed_only
-        for table, keep in ((grouped, True), (fast, at_full_speed)):
-            if keep:
-                table.setdefault(repeat["cell"], {}).setdefault(process, []).append(
-                    float(repeat["value"]))
-    return {cell: fast.get(cell) or by for cell, by in grouped.items()}
+        grouped.setdefault(repeat["cell"], {}).setdefault(process, []).append(
+            float(repeat["value"]))
+    return grouped
 
 
 def samples_by_cell(raw: RawData) -> dict[str, list[list[float]]]:
@@ -91,8 +85,7 @@ def summarize(raw: RawData) -> pd.DataFrame:
         if repeat.get("kernel_share") is not None:  # recorded since run format 2026-11-27
             kernel.setdefault(repeat["cell"], []).append(
                 (float(repeat["kernel_share"]), float(repeat["page_faults_per_call"])))
-    every_value = values_by_round(raw, full_speed_only=False)
-    recorded = {cell: sum(map(len, by.values())) for cell, by in every_value.items()}
+    recorded = {cell: sum(map(len, by.values())) for cell, by in rounds.items()}
     rows = [{**_row(cell, samples.get(cell["cell"], []), recorded.get(cell["cell"], 0)),
              **_kernel(kernel.get(cell["cell"]))} for cell in raw.cells]
     table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -103,10 +96,9 @@ def summarize(raw: RawData) -> pd.DataFrame:
                   for cell in raw.cells if cell["cell"] in samples}
     # The paired ratios take each process's fastest value of all it recorded: the host only
     # ever slows a repeat, and a probe can call a slowed repeat fast (2026-12-03, aa.toml
-    # twice: floor-slowed's interval above 1.1 in 10 of 10 cells, against 9 of 10 from the
-    # full-speed values only, whose fastest was sometimes a lone misjudged repeat, 1.5x slow).
-    by_round = {_key(cell): every_value[cell["cell"]] for cell in raw.cells
-                if cell["cell"] in every_value and cell["cell"] in rounds}
+    # four times: floor-slowed's interval above 1.1 in 19 of 20 cells, against 16 of 20
+    # from the full-speed values only, whose fastest was sometimes a lone misjudged repeat).
+    by_round = {_key(cell): rounds[cell["cell"]] for cell in raw.cells if cell["cell"] in rounds}
     samples = {_key(cell): samples[cell["cell"]] for cell in raw.cells if cell["cell"] in samples}
     table = _add_intervals(table, replicates, samples)
     table = _add_ratios(table, replicates, samples, by_round)
