@@ -1,4 +1,5 @@
-# bobodiff — every target bootstraps .venv itself (Python 3.11, pip install -e '.[bench,dev]').
+# bobodiff — every target bootstraps .venv itself (Python 3.11, pip install -e '.[bench,dev]'
+# and the example plug-in).
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -20,10 +21,15 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The mygrad plug-in of examples/ is installed as a third party's would be: the tests check
+# that the harness finds it and measures it.
+PLUGIN := examples/bobodiff-harness-mygrad
+
+$(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[bench,dev]'
+	$(PY) -m pip install --quiet -e $(PLUGIN)
 	touch $(STAMP)
 
 lint: $(STAMP)

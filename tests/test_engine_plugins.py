@@ -105,9 +105,12 @@ def test_engines_command_lists_a_plugin_in_a_fresh_process(tmp_path):
     assert "fake-broken" in text and "unavailable: its entry point" in text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bobodiff_harness_mygrad") is None,
-                    reason="the mygrad plug-in is not installed "
-                    "(pip install -e examples/bobodiff-harness-mygrad)")
+MYGRAD_INSTALLED = pytest.mark.skipif(
+    importlib.util.find_spec("bobodiff_harness_mygrad") is None,
+    reason="the mygrad plug-in is not installed (pip install -e examples/bobodiff-harness-mygrad)")
+
+
+@MYGRAD_INSTALLED
 @pytest.mark.parametrize("experiment, variant, size", [
     ("E1", "loop", 5), ("E1", "batch", 50), ("E2", "step-b4", 6), ("E3", "grad", 6)])
 def test_mygrad_plugin_cells_match_the_references(experiment, variant, size):
@@ -120,3 +123,25 @@ def test_mygrad_plugin_cells_match_the_references(experiment, variant, size):
     error, message = compare(got, spec.reference(variant, problem),
                              spec.output_names(variant), "float64")
     assert message is None and error < 1e-10
+
+
+
+@MYGRAD_INSTALLED
+def test_the_installed_mygrad_plugin_is_listed_and_a_smoke_run_with_it_succeeds(tmp_path):
+    """What a third party's user does after pip install -e examples/bobodiff-harness-mygrad
+    (make venv does it): the engines command lists it, and a run measures its cells."""
+    listed = subprocess.run([sys.executable, "-m", "harness", "engines", "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=True).stdout
+    row = {r["engine"]: r for r in json.loads(listed)}["mygrad"]
+    assert row["available"] and row["version"].startswith("mygrad 2.5")
+    subprocess.run([sys.executable, "-m", "harness", "run", "configs/smoke.toml",
+                    "--engines", "floor,mygrad", "--only", "E1,E3",
+                    "--out", str(tmp_path), "--no-progress"],
+                   cwd=ROOT, capture_output=True, text=True, timeout=600, check=True)
+    raw = tmp_path / "latest" / "raw.jsonl"
+    cells = [json.loads(line) for line in raw.read_text().splitlines()]
+    mine = [c for c in cells if c.get("kind") == "cell" and c["engine"] == "mygrad"]
+    assert mine and all(c["status"] in ("ok", "skipped") for c in mine)
+    assert sum(c["status"] == "ok" for c in mine) >= 3
+    assert all(c["message"] for c in mine if c["status"] == "skipped")  # with its reason
