@@ -270,11 +270,11 @@ def _full_speed_paragraph(noise: list[dict[str, Any]]) -> list[str]:
     low, mid = shares.quantile([0.1, 0.5])
     return [f"Repeats at full speed (a short probe on either side of the repeat ran within "
             f"{FULL_SPEED_FACTOR:g}x of the run's fastest probe): median {mid:.0%} of a "
-            f"cell's repeats, 10% of cells {low:.0%} or fewer. A cell's statistics use its "
-            "full-speed repeats when it has any (a process with none is measured again, up "
-            "to run.remeasure times, then flags its cell disturbed and drops out of it); a "
-            "process short of them times more repeats, up to run.slowed_repeats_factor "
-            "times run.repeats. A cell with no full-speed repeat at all keeps every value."]
+            f"cell's repeats, 10% of cells {low:.0%} or fewer. Every value counts in the "
+            "statistics; a ratio between engines takes each process's fastest value, the "
+            "one the host slowed least. A process short of full-speed repeats times more, "
+            "up to run.slowed_repeats_factor times run.repeats; with run.remeasure_slowed "
+            "one with none is measured again and then flags its cell disturbed."]
 
 
 def _ratio_of(row: pd.Series | None, column: str) -> str:
