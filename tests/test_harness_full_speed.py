@@ -183,6 +183,9 @@ def test_a_run_times_the_machine_probe_before_its_first_cell(monkeypatch, tmp_pa
     monkeypatch.setattr(runner, "plan", lambda config: [CELL])
     monkeypatch.setattr(runner, "describe", lambda threads: {})
     monkeypatch.setattr(runner, "fastest_short_probe", lambda: 1.5e-4)
+    monkeypatch.setattr(runner, "FASTEST_PROBE", [])  # the run's reference: not for later tests
+    # execute() ends by killing every child and refusing new ones: undone after the test
+    monkeypatch.setattr(runner.CHILDREN, "stopping", False)
     runner.execute(_config(processes=1), tmp_path, "test.toml", progress=False)
     assert specs[0]["probe_reference"] == 1.5e-4
     env = json.loads((tmp_path / "raw.jsonl").read_text().splitlines()[0])
