@@ -7,6 +7,7 @@ import pytest
 from harness import config as configuration
 from harness.cells import plan
 from harness.cli import main
+from harness.engines import registry as engine_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -88,6 +89,13 @@ def test_restrict_and_plan():
     assert {cell.experiment for cell in cells} == {"E3"}
     assert {cell.engine for cell in cells} == {"floor", "torch"}
     assert len(cells) == len({cell.cell_id for cell in cells})
+
+
+def test_the_faulty_engines_leave_with_their_variable(monkeypatch):
+    monkeypatch.setenv("BOBODIFF_HARNESS_TEST_ENGINES", "1")
+    assert "faulty-wrong" in engine_registry()
+    monkeypatch.delenv("BOBODIFF_HARNESS_TEST_ENGINES")
+    assert "faulty-wrong" not in engine_registry()  # was kept: the cached list grew
 
 
 def test_faulty_engines_exist_only_when_enabled(monkeypatch, tmp_path):

@@ -255,7 +255,7 @@ def discover() -> list[Engine]:
 
 def registry() -> dict[str, Engine]:
     """Return every engine by name; test-only faulty engines when TEST_ENGINES_ENV=1."""
-    engines = discover()
+    engines = list(discover())  # a copy: discover's list is cached
     if os.environ.get(TEST_ENGINES_ENV) == "1":
         from harness.engines import faulty
 
