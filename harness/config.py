@@ -20,6 +20,8 @@ METRICS = ("time", "instructions")
 
 STARTS = ("fork", "exec")
 
+PROCESS_ORDERS = ("spread", "together")
+
 
 class ConfigError(ValueError):
     """A configuration file is unreadable or has unknown keys, wrong types or values."""
@@ -52,6 +54,10 @@ def run_params() -> dict[str, Param]:
                                  0, 10**8),
         "processes": Param("int", 3, "fresh processes measuring each cell (each warms up, "
                            "calibrates and gives run.repeats values)", 1, 100),
+        "process_order": Param("str", "spread", "when a cell's processes run: round r of "
+                               "every group before round r + 1 of any (spread: they sample "
+                               "the machine's states across the run), or a group's rounds "
+                               "back to back (together)", choices=PROCESS_ORDERS),
         "metric": Param("str", "time", "what a value is: seconds per call, or instructions "
                         "per call counted by valgrind (pure-Python cells)",
                         choices=METRICS),

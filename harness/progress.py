@@ -1,9 +1,10 @@
 """Progress of a run or of profiling on stderr: a tqdm bar on a terminal, plain lines in a
 log.
 
-Piped into a file, a bar is one long line of carriage returns; there each finished cell
-gets its own line (name, status, median, elapsed and ETA) and the failed cells are named
-at the end.
+A run counts rounds (one process for each engine of a group: experiment, variant, size),
+profiling counts profiles. Piped into a file, a bar is one long line of carriage returns;
+there each finished round gets its own line (name, elapsed and ETA), each finished cell its
+own (status and median), and the failed cells are named at the end.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(name, refresh=True)
 
-    def finished(self, lines: list[dict[str, Any]]) -> None:
-        """A cell ended; ``lines`` are its raw.jsonl lines (the cell line last)."""
+    def record(self, lines: list[dict[str, Any]]) -> None:
+        """A cell ended, not a unit of work itself (a run counts rounds): named again at the
+        end if it failed, and in a log given its own line (status and median)."""
         cell = lines[-1]
-        values = [line["value"] for line in lines[:-1] if line.get("kind") == "repeat"]
-        median = f" median {_seconds(statistics.median(values))}" if values else ""
-        self.ended(cell["cell"], cell["status"], median)
+        if cell["status"] not in ("ok", "skipped"):
+            self.failed.append((cell["cell"], cell["status"]))
+        if self.enabled and self.bar is None:
+            print(f"  {cell['cell']} {cell['status']}{_median(lines)}", file=self.stream,
+                  flush=True)
 
     def ended(self, name: str, status: str, detail: str = "") -> None:
         """One unit of work (a cell, a profile) ended with ``status`` ("ok", "skipped" or
@@ -72,6 +76,11 @@ class Progress:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.close()
+
+
+def _median(lines: list[dict[str, Any]]) -> str:
+    values = [line["value"] for line in lines[:-1] if line.get("kind") == "repeat"]
+    return f" median {_seconds(statistics.median(values))}" if values else ""
 
 
 def _is_terminal(stream: TextIO) -> bool:

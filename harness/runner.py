@@ -3,10 +3,13 @@
 It knows cells, engines and experiments only by name (through the registries). A cell is
 measured by run.processes fresh processes; the engines of one (experiment, variant, size)
 take turns, one process each per round (A B C, A B C, ...), so slow drift of the machine
-hits every engine alike. A process that saw other load on the machine (noise above
-run.noise_threshold) is measured again, up to run.remeasure times. Each cell's lines are
-written, flushed and fsynced when its group ends, so an interruption (SIGINT, SIGTERM,
-SIGHUP) leaves a valid raw.jsonl; ``resume`` runs only the cells without a "cell" line.
+hits every engine alike, and (run.process_order = "spread") round r of every group runs
+before round r + 1 of any, so a cell's processes sample the whole run's machine states. A
+process that saw other load on the machine (noise above run.noise_threshold) is measured
+again, up to run.remeasure times. Each cell's lines are written, flushed and fsynced when
+its group's last round ends, so an interruption (SIGINT, SIGTERM, SIGHUP) leaves a valid
+raw.jsonl; the cells it cut short are written with status "interrupted" and the values
+they had, and ``resume`` runs every cell without a finished "cell" line.
 A cell dies with its runner (harness.lifecycle), even when the runner is killed outright.
 """
 
@@ -20,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,10 +69,12 @@ def new_run_dir(root: Path, name: str) -> Path:
 
 
 def finished_cells(path: Path) -> set[str]:
-    """Cell ids that already have a "cell" line in raw.jsonl (corrupted lines ignored)."""
+    """Cell ids that already have a "cell" line in raw.jsonl (corrupted lines ignored),
+    but for those an interruption cut short (status "interrupted": measured again)."""
     if not path.exists():
         return set()
-    return {str(cell["cell"]) for cell in read_raw(path).cells}
+    return {str(cell["cell"]) for cell in read_raw(path).cells
+            if cell.get("status") != "interrupted"}
 
 
 def _end_with_newline(path: Path) -> None:
@@ -186,7 +191,7 @@ def cell_lines(cell: Cell, config: dict[str, Any], result: dict[str, Any], run_i
     calls = experiment.calls_per_op(cell.variant, cell.size, config[cell.experiment])
     keys = {"run_id": run_id, "cell": cell.cell_id, **cell.keys(),
             "attempt": new_attempt_id()}  # the reader keeps only the attempt a cell line closes
-    values = result.get("values", []) if result.get("status") == "ok" else []
+    values = result.get("values", []) if result.get("status") in ("ok", "interrupted") else []
     shares = result.get("kernel_shares") or [None] * len(values)
     faults = result.get("page_faults") or [None] * len(values)
     speeds = result.get("full_speed") or [None] * len(values)
@@ -333,34 +338,79 @@ def _group(cells: list[Cell]) -> list[list[Cell]]:
     return list(groups.values())
 
 
+class _Group:
+    """The cells of one (experiment, variant, size, dtype) while they are measured: each
+    round gives every cell still measured one more process, engines in turn."""
+
+    def __init__(self, cells: list[Cell], config: dict[str, Any]) -> None:
+        self.cells, self.config = cells, config
+        self.reasons = {cell: skip_reason(cell, config) for cell in cells}
+        self.measured = [cell for cell in cells if not self.reasons[cell]]
+        self.results: dict[Cell, list[dict[str, Any]]] = {cell: [] for cell in self.measured}
+        self.started: dict[Cell, str] = {}
+        self.wall = {cell: 0.0 for cell in cells}
+        self.load_before: float | None = None
+
+    def measure_round(self, round_index: int) -> None:
+        """One process for each cell whose earlier processes succeeded."""
+        if not self.started:
+            self.started = {cell: now_iso() for cell in self.cells}
+            self.load_before = _loadavg()
+        for cell in self.measured:
+            done = self.results[cell]
+            if done and done[-1].get("status") != "ok":
+                continue  # a failed cell is not measured again in later rounds
+            start = time.monotonic()
+            result = measure_process(cell, self.config, round_index, done[0] if done else None)
+            if CHILDREN.stopping:
+                return  # the run is being stopped: this process was killed, not measured
+            done.append(result)
+            self.wall[cell] += time.monotonic() - start
+
+    def lines(self, run_id: str) -> list[list[dict[str, Any]]]:
+        """Each cell's raw.jsonl lines from the processes measured so far."""
+        run = self.config["run"]
+        out = []
+        for cell in self.cells:
+            result = ({"status": "skipped", "message": self.reasons[cell]} if self.reasons[cell]
+                      else combine_processes(self.results[cell], run, self.load_before))
+            out.append(cell_lines(cell, self.config, result, run_id,
+                                  self.started.get(cell) or now_iso(), self.wall[cell]))
+        return out
+
+    def partial_lines(self, run_id: str) -> list[list[dict[str, Any]]]:
+        """The lines of an interrupted group: a cell with all its processes (or a failed
+        one) as it is, a cell with fewer with status "interrupted" and the values it has
+        (kept, not counted: ``resume`` measures it again); cells without a process are
+        left out."""
+        wanted = int(self.config["run"]["processes"])
+        out = []
+        for cell in self.measured:
+            results = self.results[cell]
+            if not results:
+                continue
+            combined = combine_processes(results, self.config["run"], self.load_before)
+            if combined.get("status") == "ok" and len(results) < wanted:
+                combined["status"] = "interrupted"
+                combined["message"] = (f"interrupted after {len(results)} of {wanted} "
+                                       "processes; values kept, not counted (resume "
+                                       "measures the cell again)")
+            out.append(cell_lines(cell, self.config, combined, run_id, self.started[cell],
+                                  self.wall[cell]))
+        return out
+
+
 def measure_group(cells: list[Cell], config: dict[str, Any],
                   run_id: str) -> list[list[dict[str, Any]]]:
     """Measure the cells of one group in interleaved rounds (one process per engine per
-    round, run.processes rounds); return each cell's raw.jsonl lines.
+    round, run.processes rounds, back to back); return each cell's raw.jsonl lines.
 
     A cell whose process fails is not measured again in later rounds.
     """
-    run = config["run"]
-    reasons = {cell: skip_reason(cell, config) for cell in cells}
-    measured = [cell for cell in cells if not reasons[cell]]
-    results: dict[Cell, list[dict[str, Any]]] = {cell: [] for cell in measured}
-    started = {cell: now_iso() for cell in cells}
-    wall = {cell: 0.0 for cell in cells}
-    load_before = _loadavg()
-    for round_index in range(int(run["processes"])):
-        for cell in measured:
-            if results[cell] and results[cell][-1].get("status") != "ok":
-                continue
-            start = time.monotonic()
-            first = results[cell][0] if results[cell] else None
-            results[cell].append(measure_process(cell, config, round_index, first))
-            wall[cell] += time.monotonic() - start
-    out = []
-    for cell in cells:
-        result = ({"status": "skipped", "message": reasons[cell]} if reasons[cell]
-                  else combine_processes(results[cell], run, load_before))
-        out.append(cell_lines(cell, config, result, run_id, started[cell], wall[cell]))
-    return out
+    group = _Group(cells, config)
+    for round_index in range(int(config["run"]["processes"])):
+        group.measure_round(round_index)
+    return group.lines(run_id)
 
 
 def measure_cell(cell: Cell, config: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
@@ -414,30 +464,70 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
 
 
 def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progress: bool):
-    """Yield each cell's lines as its group finishes; run.jobs groups at a time."""
-    jobs = int(config["run"]["jobs"])
-    groups = _group(cells)
-    with Progress(len(cells), progress) as bar:
-        if jobs == 1:
+    """Yield each cell's lines as its group finishes (run.process_order says when), run.jobs
+    groups at a time; interrupted, yield the lines of every group begun and unfinished
+    (harness.runner._Group.partial_lines), then raise again."""
+    groups = [_Group(group, config) for group in _group(cells)]
+    rounds = int(config["run"]["processes"])
+    batches = _schedule(groups, rounds, int(config["run"]["jobs"]),
+                        config["run"].get("process_order", "together") == "spread")
+    finished: set[int] = set()
+    with Progress(len(groups) * rounds, progress, unit="round") as bar:
+        try:
+            for round_index, batch in batches:
+                _run_round(batch, round_index, bar)
+                if round_index < rounds - 1:
+                    continue
+                for group in batch:
+                    finished.add(id(group))
+                    for lines in group.lines(run_id):
+                        bar.record(lines)
+                        yield lines
+        except (Interrupted, KeyboardInterrupt):
             for group in groups:
-                bar.starting(group[0].cell_id)
-                for lines in measure_group(group, config, run_id):
-                    bar.finished(lines)
-                    yield lines
-            return
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(measure_group, group, config, run_id) for group in groups}
+                if id(group) not in finished:
+                    yield from group.partial_lines(run_id)
+            raise
+
+
+def _schedule(groups: list[_Group], rounds: int, jobs: int,
+              spread: bool) -> list[tuple[int, list[_Group]]]:
+    """(round, groups measured at once) in run order: ``jobs`` groups at a time, each
+    group's rounds back to back, or (spread) round r of every group before round r + 1 of
+    any, so that a cell's processes sample the machine's states across the whole run, not
+    the few seconds of its group: two make bench runs of one commit (2026-12-03) had whole
+    groups 1.2-1.5x slower in one than in the other, outside intervals drawn from
+    processes seconds apart."""
+    chunks = [groups[i:i + jobs] for i in range(0, len(groups), jobs)]
+    if spread:
+        return [(r, chunk) for r in range(rounds) for chunk in chunks]
+    return [(r, chunk) for chunk in chunks for r in range(rounds)]
+
+
+def _run_round(batch: list[_Group], round_index: int, bar: Progress) -> None:
+    """Measure one round of each group in the batch (in threads when there are several)."""
+    for group in batch:
+        bar.starting(f"{group.cells[0].cell_id} round {round_index + 1}")
+    if len(batch) == 1:
+        batch[0].measure_round(round_index)
+    else:
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            futures = [pool.submit(group.measure_round, round_index) for group in batch]
             try:
-                while pending:
-                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        for lines in future.result():
-                            bar.finished(lines)
-                            yield lines
-            finally:
-                for future in pending:
-                    future.cancel()
-                CHILDREN.kill_all()
+                for future in futures:
+                    future.result()
+            except BaseException:
+                CHILDREN.kill_all()  # the other threads' processes die with the run
+                raise
+    for group in batch:
+        rounds = int(group.config["run"]["processes"])
+        bar.ended(f"{_group_name(group.cells[0])} round {round_index + 1} of {rounds}",
+                  "ok")
+
+
+def _group_name(cell: Cell) -> str:
+    """A group's name on the progress line: experiment/variant/n=size."""
+    return f"{cell.experiment}/{cell.variant}/n={cell.size}"
 
 
 def update_latest(run_dir: Path) -> Path:

@@ -53,6 +53,68 @@ def test_engines_of_a_group_take_turns_one_process_each_per_round(monkeypatch):
     assert floor_cell["noise"]["foreign_cpu_cores"] == 0.0 and not floor_cell["disturbed"]
 
 
+TWO_GROUPS = CELLS[:2] + [Cell("E3", "jvp", engine, 100, "float64") for engine in ("floor",
+                                                                                 "torch")]
+
+
+def _spawn_by_cell(log, stop_at=None):
+    def spawn(spec, timeout, threads):
+        log.append((spec["engine"], spec["size"], spec["round"]))
+        if len(log) == stop_at:
+            raise runner.Interrupted("received SIGINT")
+        return {"status": "ok", "values": [float(len(log))], "loops": 1,
+                "foreign_cpu_cores": 0.0}
+    return spawn
+
+
+@pytest.mark.parametrize("order, expected", [
+    ("spread", [("floor", 10, 0), ("torch", 10, 0), ("floor", 100, 0), ("torch", 100, 0),
+                ("floor", 10, 1), ("torch", 10, 1), ("floor", 100, 1), ("torch", 100, 1)]),
+    ("together", [("floor", 10, 0), ("torch", 10, 0), ("floor", 10, 1), ("torch", 10, 1),
+                  ("floor", 100, 0), ("torch", 100, 0), ("floor", 100, 1), ("torch", 100, 1)])])
+def test_spread_runs_round_r_of_every_group_before_round_r_plus_1(monkeypatch, order, expected):
+    log = []
+    monkeypatch.setattr(runner, "spawn_cell", _spawn_by_cell(log))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    config = _config(processes=2, process_order=order)
+    lines = list(runner._measure_all(TWO_GROUPS, config, "run", progress=False))
+    assert log == expected
+    assert [cell[-1]["cell"] for cell in lines] == [c.cell_id for c in TWO_GROUPS]
+    assert all(cell[-1]["processes"] == 2 for cell in lines)
+
+
+def test_an_interrupted_spread_run_writes_the_processes_it_has_as_interrupted(monkeypatch,
+                                                                              tmp_path):
+    log = []
+    monkeypatch.setattr(runner, "spawn_cell", _spawn_by_cell(log, stop_at=5))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    written = []
+    with pytest.raises(runner.Interrupted):
+        for lines in runner._measure_all(TWO_GROUPS, _config(processes=2), "run", False):
+            written.append(lines)
+    # stopped in floor n=10's second process: every cell has one of its two
+    cells = {lines[-1]["cell"]: lines for lines in written}
+    assert set(cells) == {c.cell_id for c in TWO_GROUPS}
+    for lines in cells.values():
+        assert lines[-1]["status"] == "interrupted" and lines[-1]["processes"] == 1
+        assert "1 of 2 processes" in lines[-1]["message"]
+        assert [line["kind"] for line in lines] == ["repeat", "cell"]  # its value is kept
+    assert cells[CELLS[1].cell_id][0]["value"] == 2.0
+    from harness.rawio import append_lines
+    append_lines(tmp_path / "raw.jsonl", [line for lines in written for line in lines])
+    summary = summarize(read_raw(tmp_path / "raw.jsonl"))
+    assert set(summary.status) == {"interrupted"} and summary.median_s.isna().all()
+
+
+def test_resume_measures_the_interrupted_cells_again(tmp_path):
+    from harness.rawio import append_lines
+    raw = tmp_path / "raw.jsonl"
+    append_lines(raw, [{"kind": "cell", "cell": "a", "status": "ok"},
+                       {"kind": "cell", "cell": "b", "status": "interrupted"},
+                       {"kind": "cell", "cell": "c", "status": "error"}])
+    assert runner.finished_cells(raw) == {"a", "c"}
+
+
 def test_a_failed_cell_is_not_measured_again_and_keeps_its_failure(monkeypatch):
     log = []
     monkeypatch.setattr(runner, "spawn_cell",

@@ -61,10 +61,14 @@ def values_by_round(raw: RawData) -> dict[str, dict[int, list[float]]]:
     only the full-speed ones (as the night of 2026-12-02 did) left many cells of make bench
     with one or two values, and intervals far too narrow: two make bench runs of one commit
     (2026-12-03) then had 111 of 240 cells called significant, 17 of 240 from every value.
-    The host's slowing shows in ``full_speed_share`` instead.
+    The host's slowing shows in ``full_speed_share`` instead. Only cells measured to the
+    end count: an interrupted cell's values are kept in raw.jsonl, not used.
     """
     grouped: dict[str, dict[int, list[float]]] = {}
+    ok = {cell["cell"] for cell in raw.cells if cell.get("status", "ok") == "ok"}
     for repeat in raw.repeats:
+        if repeat["cell"] not in ok:
+            continue
         process = int(repeat.get("process") or 0)
         grouped.setdefault(repeat["cell"], {}).setdefault(process, []).append(
             float(repeat["value"]))
