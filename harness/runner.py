@@ -367,36 +367,29 @@ class _Group:
             done.append(result)
             self.wall[cell] += time.monotonic() - start
 
-    def lines(self, run_id: str) -> list[list[dict[str, Any]]]:
-        """Each cell's raw.jsonl lines from the processes measured so far."""
+    def lines(self, run_id: str, interrupted: bool = False) -> list[list[dict[str, Any]]]:
+        """Each cell's raw.jsonl lines from the processes measured so far. ``interrupted``
+        (the run stops before the group's last round): a cell without a process is left
+        out, one with fewer than run.processes is written with status "interrupted" and the
+        values it has (kept, not counted: ``resume`` measures it again)."""
         run = self.config["run"]
+        wanted = int(run["processes"])
         out = []
         for cell in self.cells:
-            result = ({"status": "skipped", "message": self.reasons[cell]} if self.reasons[cell]
-                      else combine_processes(self.results[cell], run, self.load_before))
+            results = self.results.get(cell, [])
+            if self.reasons[cell]:
+                result = {"status": "skipped", "message": self.reasons[cell]}
+            elif interrupted and not results:
+                continue
+            else:
+                result = combine_processes(results, run, self.load_before)
+                if interrupted and result.get("status") == "ok" and len(results) < wanted:
+                    result["status"] = "interrupted"
+                    result["message"] = (f"interrupted after {len(results)} of {wanted} "
+                                         "processes; values kept, not counted (resume "
+                                         "measures the cell again)")
             out.append(cell_lines(cell, self.config, result, run_id,
                                   self.started.get(cell) or now_iso(), self.wall[cell]))
-        return out
-
-    def partial_lines(self, run_id: str) -> list[list[dict[str, Any]]]:
-        """The lines of an interrupted group: a cell with all its processes (or a failed
-        one) as it is, a cell with fewer with status "interrupted" and the values it has
-        (kept, not counted: ``resume`` measures it again); cells without a process are
-        left out."""
-        wanted = int(self.config["run"]["processes"])
-        out = []
-        for cell in self.measured:
-            results = self.results[cell]
-            if not results:
-                continue
-            combined = combine_processes(results, self.config["run"], self.load_before)
-            if combined.get("status") == "ok" and len(results) < wanted:
-                combined["status"] = "interrupted"
-                combined["message"] = (f"interrupted after {len(results)} of {wanted} "
-                                       "processes; values kept, not counted (resume "
-                                       "measures the cell again)")
-            out.append(cell_lines(cell, self.config, combined, run_id, self.started[cell],
-                                  self.wall[cell]))
         return out
 
 
@@ -466,7 +459,7 @@ def execute(config: dict[str, Any], run_dir: Path, config_path: str,
 def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progress: bool):
     """Yield each cell's lines as its group finishes (run.process_order says when), run.jobs
     groups at a time; interrupted, yield the lines of every group begun and unfinished
-    (harness.runner._Group.partial_lines), then raise again."""
+    (harness.runner._Group.lines), then raise again."""
     groups = [_Group(group, config) for group in _group(cells)]
     rounds = int(config["run"]["processes"])
     batches = _schedule(groups, rounds, int(config["run"]["jobs"]),
@@ -486,7 +479,7 @@ def _measure_all(cells: list[Cell], config: dict[str, Any], run_id: str, progres
         except (Interrupted, KeyboardInterrupt):
             for group in groups:
                 if id(group) not in finished:
-                    yield from group.partial_lines(run_id)
+                    yield from group.lines(run_id, interrupted=True)
             raise
 
 
