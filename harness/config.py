@@ -69,8 +69,10 @@ def run_params() -> dict[str, Param]:
         "remeasure": Param("int", 2, "times a disturbed process is measured again before "
                            "its cell is flagged disturbed", 0, 20),
         "remeasure_slowed": Param("bool", True, "measure a process again (run.remeasure "
-                                  "times) when none of its repeats ran at full speed; its "
-                                  "cell is flagged disturbed either way"),
+                                  "times) when none of its repeats ran at full speed, and "
+                                  "if one stays slowed, its group's round once more at the "
+                                  "end of the run; a cell that keeps such a process is "
+                                  "flagged disturbed"),
         "slowed_repeats_factor": Param("int", 3, "a process with fewer full-speed repeats "
                                        "than run.repeats (the host slowed the others) times "
                                        "more, up to this multiple of run.repeats (1: never "

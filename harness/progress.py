@@ -32,6 +32,13 @@ class Progress:
 
             self.bar = tqdm(total=total, file=self.stream, unit=unit, dynamic_ncols=True)
 
+    def add(self, units: int) -> None:
+        """More work than planned (rounds measured again): the total grows."""
+        self.total += units
+        if self.bar is not None and units:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def starting(self, name: str) -> None:
         """A cell (or a profile) starts (shown on the bar only)."""
         if self.bar is not None:

@@ -83,6 +83,65 @@ def test_spread_runs_round_r_of_every_group_before_round_r_plus_1(monkeypatch, o
     assert all(cell[-1]["processes"] == 2 for cell in lines)
 
 
+def _spawn_slowed(log, slowed):
+    """Each process's value is its place in the log; ``slowed(engine, size, round, call)``
+    says whether the host slowed all its repeats (full_speed all False)."""
+    def spawn(spec, timeout, threads):
+        log.append((spec["engine"], spec["size"], spec["round"]))
+        flag = not slowed(spec["engine"], spec["size"], spec["round"], len(log))
+        return {"status": "ok", "values": [float(len(log))] * 2, "loops": 1,
+                "foreign_cpu_cores": 0.0, "full_speed": [flag, flag]}
+    return spawn
+
+
+def test_a_round_with_a_process_slowed_throughout_is_measured_again_at_the_end(monkeypatch):
+    log = []
+    # floor n=10's process of round 0 (the run's first) stays slowed; later it is not
+    monkeypatch.setattr(runner, "spawn_cell", _spawn_slowed(
+        log, lambda engine, size, index, call: call == 1))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    config = _config(processes=2, remeasure=0)
+    lines = list(runner._measure_all(TWO_GROUPS, config, "run", progress=False))
+    # every group's rounds first, then round 0 of the n=10 group again, engines in turn
+    assert log[:8] == [("floor", 10, 0), ("torch", 10, 0), ("floor", 100, 0),
+                       ("torch", 100, 0), ("floor", 10, 1), ("torch", 10, 1),
+                       ("floor", 100, 1), ("torch", 100, 1)]
+    assert log[8:] == [("floor", 10, 0), ("torch", 10, 0)]
+    cells = {cell[-1]["cell"]: cell for cell in lines}
+    floor = cells[TWO_GROUPS[0].cell_id]
+    # round 0 now holds the later processes (9 and 10), round 1 the first ones
+    assert [(r["process"], r["value"]) for r in floor[:-1]] == [(0, 9.0), (0, 9.0),
+                                                                 (1, 5.0), (1, 5.0)]
+    assert [r["value"] for r in cells[TWO_GROUPS[1].cell_id][:-1]] == [10.0, 10.0, 6.0, 6.0]
+    assert floor[-1]["noise"]["measured_later"] == 1 and not floor[-1]["disturbed"]
+    assert cells[TWO_GROUPS[2].cell_id][-1]["noise"]["measured_later"] == 0
+    # the group measured again is written last
+    assert [cell[-1]["cell"] for cell in lines][-2:] == [c.cell_id for c in TWO_GROUPS[:2]]
+
+
+def test_a_round_measured_again_is_kept_only_if_fewer_processes_were_slowed(monkeypatch):
+    log = []
+    # torch n=10 stays slowed in round 1 and again later: the first measurement is kept
+    monkeypatch.setattr(runner, "spawn_cell", _spawn_slowed(
+        log, lambda engine, size, index, call: (engine, size, index) == ("torch", 10, 1)))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    config = _config(processes=2, remeasure=0)
+    lines = list(runner._measure_all(TWO_GROUPS, config, "run", progress=False))
+    assert log[8:] == [("floor", 10, 1), ("torch", 10, 1)]
+    torch = {cell[-1]["cell"]: cell for cell in lines}[TWO_GROUPS[1].cell_id]
+    assert [r["value"] for r in torch[:-1]] == [2.0, 2.0, 6.0, 6.0]
+    assert torch[-1]["disturbed"] and torch[-1]["noise"]["measured_later"] == 0
+
+
+def test_without_remeasure_slowed_no_round_is_measured_again(monkeypatch):
+    log = []
+    monkeypatch.setattr(runner, "spawn_cell", _spawn_slowed(log, lambda *key: True))
+    monkeypatch.setattr(runner, "skip_reason", lambda cell, config: None)
+    config = _config(processes=2, remeasure=0, remeasure_slowed=False)
+    lines = list(runner._measure_all(TWO_GROUPS, config, "run", progress=False))
+    assert len(log) == 8 and len(lines) == 4
+
+
 def test_an_interrupted_spread_run_writes_the_processes_it_has_as_interrupted(monkeypatch,
                                                                               tmp_path):
     log = []
