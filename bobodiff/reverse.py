@@ -38,6 +38,11 @@ from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
 
+# NumPy's module-level __getattr__ keeps CPython 3.11 from specializing `np.<name>` loads
+# (each is a lookup through the module's getattr); a global of this module is specialized.
+# The type tests run per node and per leaf use it.
+_ndarray = np.ndarray
+
 
 
 class _Freed:
@@ -469,10 +474,10 @@ def unary(rule, math_fn, x):
             d = rule.partials[0](MATH, x0, out)
             d = d if type(d) is float else _local(d)
 """ + _indent(_FLOAT_NODE.format(out="out", level="x._level", p0="x", p1="None", d0="d",
-                                 d1="None"), 12) + """\
+                                 d1="None"), 12) + f"""\
         return _float_constant(out, x._level)
     out = compute(rule, (x0,), _NO_PARAMS)
-    p0 = x if x.requires_grad and recording(x._level) else None
+    p0 = x if x.requires_grad and {_RECORDING.format(level="x._level")} else None
     return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)
 """)
 
@@ -502,10 +507,10 @@ def _node(out: Any, level: int, rule: Any, p0: Any, p1: Any, x0: Any, x1: Any,
         read_by = rule.read_by
         if read_by is not None:
             read0, read1 = read_by
-            if (p0 is not None and type(x0) is np.ndarray
+            if (p0 is not None and type(x0) is _ndarray
                     and (read0[0] or read0[1] and p1 is not None)):
                 _stamp(p0, x0)
-            if (p1 is not None and p1 is not p0 and type(x1) is np.ndarray
+            if (p1 is not None and p1 is not p0 and type(x1) is _ndarray
                     and (read1[1] or read1[0] and p0 is not None)):
                 _stamp(p1, x1)
     return t
@@ -635,10 +640,14 @@ def _deliver(leaf: Tensor, g: Any, wanted: set[int] | None, collected: dict[int,
     if stamp is not None:
         _check_unchanged(leaf, stamp, retain_graph)
     data = leaf.data
-    if (type(data) is np.ndarray and (type(g) is np.ndarray or isinstance(g, np.generic))
-            and g.dtype is not data.dtype and g.dtype != data.dtype):
-        g = g.astype(data.dtype)  # a leaf's gradient has its dtype (as torch), also in a
-        # graph that mixes in other dtypes
+    if type(data) is _ndarray:
+        # a leaf's gradient has its dtype (as torch), also in a graph that mixes in other
+        # dtypes; a NumPy scalar of the leaf's own scalar type (0-d leaves) has it already,
+        # and asking a scalar for its .dtype makes a new descriptor each time
+        kind = type(g)
+        if (kind is not data.dtype.type and (kind is _ndarray or isinstance(g, np.generic))
+                and g.dtype is not data.dtype and g.dtype != data.dtype):
+            g = g.astype(data.dtype)
     if wanted is None:
         if not leaf.requires_grad:
             return
