@@ -117,6 +117,7 @@ class Tensor(Wrapper):
         self.requires_grad = True if requires_grad else False
         self._level = STATE.depth
         self._rule: Any = None
+        self._stamp: Any = None  # set here: reading an empty slot raises (a formatted error)
 
     def _primal(self) -> Any:
         return self.data
