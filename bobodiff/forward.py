@@ -579,11 +579,11 @@ def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
     by M itself (``times``), skipping the identity and putting scalings onto M. Other
     structural rules see the tangent written out."""
     if rule.tangent_map is not None:
-        for i, t in enumerate(tangents):
-            if type(t) in _SYMBOLIC and all(_absent(u) for j, u in enumerate(tangents) if j != i):
-                m = rule.tangent_map(values, i)
-                if m is not None:
-                    return t.times(m)
+        live = [i for i, t in enumerate(tangents) if not _absent(t)]
+        if len(live) == 1 and type(tangents[live[0]]) in _SYMBOLIC:  # one argument varies
+            m = rule.tangent_map(values, live[0])
+            if m is not None:
+                return tangents[live[0]].times(m)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
 
 
