@@ -108,8 +108,9 @@ def _m_sigmoid(x: float) -> float:
 
 def _np_sigmoid(x: Any) -> Any:
     x = np.asarray(x)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, 1.0))
+    e = np.exp(-np.abs(x))  # exp of a non-positive number only: no overflow
+    r = 1.0 / (1.0 + e)  # a Python float: a float32 x keeps its dtype
+    return np.where(x >= 0, r, e * r)
 
 
 def _m_softplus(x: float) -> float:
@@ -152,8 +153,20 @@ def _np_maxgrad(x: Any, y: Any) -> Any:
     return (np.greater(x, y) + 0.5 * np.equal(x, y)).astype(dtype)
 
 
+# An array's own methods: np.sum, np.reshape and np.transpose reach them through two or three
+# Python-level NumPy frames, which cost more than the work on small arrays (E2 at n = 1).
 def _np_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if type(x) is np.ndarray:
+        return x.sum(axis=axis, keepdims=keepdims)
     return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _np_reshape(x: Any, shape: Any) -> Any:
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+
+
+def _np_transpose(x: Any, axes: Any = None) -> Any:
+    return x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes)
 
 
 def _sums_a_float_whole(axis: Any = None, keepdims: bool = False) -> bool:
@@ -230,8 +243,8 @@ _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
     maxgrad=_np_maxgrad,
     zero_base=_np_zero_base,
     sum=_np_sum,
-    reshape=lambda x, shape: np.reshape(x, shape),
-    transpose=lambda x, axes=None: np.transpose(x, axes),
+    reshape=_np_reshape,
+    transpose=_np_transpose,
     getitem=lambda x, index: x[index],
     matmul=_np_matmul,
     scatter=_np_scatter,
