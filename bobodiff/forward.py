@@ -46,24 +46,18 @@ class TangentForm:
 
     The jvp code treats every tangent alike and hands a primitive over to its operand's form
     when one has a form: the form says how an elementwise primitive (a local derivative
-    times each tangent) and a structural one (the rule's jvp) act on it.
+    times each tangent) and a structural one (the rule's jvp) act on it. Each form binds two
+    functions (set below, once they are defined), called on the tangent itself:
+
+    ``elementwise(rule, ops, values, tangents, out)``: the tangent of ``rule(*values)``,
+    given every operand's tangent; ``structural(rule, values, tangents, out, params)``: the
+    tangent of a structural primitive's result.
     """
 
     __slots__ = ()
-    # each form's two jvps, (rule, ops, values, tangents, out) and (rule, values, tangents,
-    # out, params): set below, once the functions are defined
-    _elementwise_jvp: Any = None
-    _structural_jvp: Any = None
-
-    def elementwise(self, rule: Elementwise, ops: Any, values: list, tangents: list,
-                    out: Any) -> Any:
-        """The tangent of ``rule(*values)``, given every operand's tangent."""
-        return type(self)._elementwise_jvp(rule, ops, values, tangents, out)
-
-    def structural(self, rule: Any, values: list, tangents: list, out: Any,
-                   params: dict) -> Any:
-        """The tangent of a structural primitive's result."""
-        return type(self)._structural_jvp(rule, values, tangents, out, params)
+    # plain functions (staticmethods), not methods: a jvp on a form costs no extra frame
+    elementwise: Any = None
+    structural: Any = None
 
 
 class Directions(TangentForm):
@@ -579,16 +573,14 @@ def _symbolic_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
     by M itself (``times``), skipping the identity and putting scalings onto M. Other
     structural rules see the tangent written out."""
     if rule.tangent_map is not None:
-        live = [i for i, t in enumerate(tangents) if not _absent(t)]
-        if len(live) == 1 and type(tangents[live[0]]) in _SYMBOLIC:  # one argument varies
+        # the arguments that vary: a tangent that is neither absent nor a plain zero
+        live = [i for i, t in enumerate(tangents)
+                if t is not None and not (type(t) is float and t == 0.0)]
+        if len(live) == 1 and type(tangents[live[0]]) in _SYMBOLIC:
             m = rule.tangent_map(values, live[0])
             if m is not None:
                 return tangents[live[0]].times(m)
     return _structural_jvp(rule, values, _dense_bases(tangents), out, params)
-
-
-def _absent(t: Any) -> bool:
-    return t is None or (type(t) is float and t == 0.0)
 
 
 def _read_only(x: Any) -> Any:
@@ -709,10 +701,10 @@ def _sparse_structural_jvp(rule: Any, values: list, tangents: list, out: Any,
     return Directions(parts)
 
 
-Directions._elementwise_jvp = staticmethod(_sparse_elementwise_jvp)
-Directions._structural_jvp = staticmethod(_sparse_structural_jvp)
-_Symbolic._elementwise_jvp = staticmethod(_symbolic_elementwise_jvp)
-_Symbolic._structural_jvp = staticmethod(_symbolic_structural_jvp)
+Directions.elementwise = staticmethod(_sparse_elementwise_jvp)
+Directions.structural = staticmethod(_sparse_structural_jvp)
+_Symbolic.elementwise = staticmethod(_symbolic_elementwise_jvp)
+_Symbolic.structural = staticmethod(_symbolic_structural_jvp)
 
 
 def _full_shape(ops: Any, t: Any, value: Any, batched: bool) -> Any:

@@ -789,7 +789,7 @@ def _matmul_tangent_map(values, i):
     a, b = values
     if i == 1 and len(shape_of(b)) == 1:
         nd = len(shape_of(a))
-        return a if nd == 1 else (_swap(backend_for((a,)), a) if nd == 2 else None)
+        return a if nd == 1 else (a.T if nd == 2 else None)
     if i == 0 and len(shape_of(a)) == 1 and len(shape_of(b)) in (1, 2):
         return b
     return None
