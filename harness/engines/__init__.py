@@ -2,7 +2,8 @@
 
 An adapter declares which (experiment, workload) pairs it implements, why others are not
 meaningful, which packages it needs and what it can do (``capabilities``: the transforms an
-experiment written once against an array namespace asks for, see ``ArrayAPI``). Heavy
+experiment written once against an array namespace asks for, see ``ArrayAPI``; FUNCTIONAL
+when it lends its library's namespace of functional transforms, found by their names). Heavy
 imports (torch, bobodiff) happen inside the builders, in the cell's own subprocess, never
 when the registry is read.
 
@@ -60,35 +61,60 @@ BUILTIN_ENTRY_POINTS = {
 }
 # The capability of the hand-written floor: it runs an experiment's own floor workload.
 FLOOR = "floor"
+# The capability of an engine whose ArrayAPI lends ``func``: its library's namespace of
+# functional transforms, each found by its conventional (JAX) name.
+FUNCTIONAL = "functional"
 
 
 @dataclass
 class ArrayAPI:
     """What an engine lends a workload written once: its array namespace (``ns.sin``, ...),
-    conversions to and from NumPy, and its transforms by capability name.
+    conversions to and from NumPy, its adapter-written transforms by capability name, and
+    its library's own functional transforms (``func``, capability FUNCTIONAL).
 
-    Transforms (each experiment says which it needs, each engine which it has):
-    ``value_and_grad(g, *example)`` -> ``(*leaves) -> (out, aux, grads)`` for g returning
-    (scalar out, aux), the gradient of out with respect to every leaf (``leaf(x)`` makes a
-    differentiable input of an engine array or a Python float); ``example`` are arguments
-    like the leaves, for an engine that compiles ahead (the callable's ``note``, if any,
-    then says how long that took: never inside a timed call);
+    Adapter-written transforms (each experiment says which it needs, each engine which it
+    has): ``value_and_grad(g, *example)`` -> ``(*leaves) -> (out, aux, grads)`` for g
+    returning (scalar out, aux), the gradient of out with respect to every leaf (``leaf(x)``
+    makes a differentiable input of an engine array or a Python float); ``example`` are
+    arguments like the leaves, for an engine that compiles ahead (the callable's ``note``,
+    if any, then says how long that took: never inside a timed call);
     ``elementwise_grad(f, *example)`` -> ``(*leaves) -> (out, grads)`` for f elementwise
     over N points: each point's value and the gradient of its value with respect to its own
-    inputs (the gradient of sum(f), or a vectorized map of the gradient);
-    ``hessian(f)`` -> ``x -> H`` for f of one 1-d array (an (n, n) matrix);
-    ``hvp(g, x, v)`` -> the Hessian of the scalar ``g`` at array ``x`` times ``v``
-    (forward-over-reverse where the engine has forward mode).
+    inputs (the gradient of sum(f), or a vectorized map of the gradient).
+
+    ``func`` is the library's namespace of functional transforms (``bobodiff``,
+    ``torch.func``, ``jax``, ``autograd``), each found by its conventional name with JAX's
+    contract (``func.grad(f)``, ``func.jvp(f, primals, tangents)``, ...): an experiment asks
+    for any transform by name, and checks with ``hasattr`` for one a library may lack
+    (autograd has no ``jvp``). ``compile(f)`` is f compiled as the library compiles a
+    function (``jax.jit``; f itself where it runs eagerly), and ``sync(result)`` returns the
+    result once its work is done (JAX's ``block_until_ready``: a timed call that ends with
+    it includes the work, not only its dispatch). ``describe`` and ``compiled`` name them in
+    a workload's description.
     """
 
     ns: Any
     asarray: Callable[[Any], Any]
     to_numpy: Callable[[Any], np.ndarray]
-    transforms: dict[str, Callable[..., Any]]
+    transforms: dict[str, Callable[..., Any]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # how each transform is done
     # functional engines differentiate their arguments as they are: x itself
     leaf: Callable[[Any], Any] = field(default_factory=lambda: _itself)
     to_float: Callable[[Any], float] = float
+    func: Any = None
+    func_name: str = ""  # how descriptions name func ("bd"); default: its module's name
+    compile: Callable[[Callable[..., Any]], Callable[..., Any]] = field(
+        default_factory=lambda: _itself)
+    compile_name: str = ""  # how descriptions name compile ("jit"); "" for the identity
+    sync: Callable[[Any], Any] = field(default_factory=lambda: _itself)
+
+    def describe(self, transform: str) -> str:
+        """How a description names ``func``'s ``transform``: "torch.func.grad", "bd.jvp"."""
+        return f"{self.func_name or getattr(self.func, '__name__', 'func')}.{transform}"
+
+    def compiled(self, what: str) -> str:
+        """How a description names ``what`` passed through ``compile``: "jit(jax.grad)"."""
+        return f"{self.compile_name}({what})" if self.compile_name else what
 
 
 def _itself(x: Any) -> Any:
@@ -119,7 +145,8 @@ def backward_value_and_grad(g: Callable[..., tuple[Any, Any]], *example: Any
 class Engine:
     """An engine adapter: name, required packages, builders and reasons for skips.
 
-    ``capabilities`` name what the engine can do (transforms of ``ArrayAPI``, modes such as
+    ``capabilities`` name what the engine can do (transforms of ``ArrayAPI``, FUNCTIONAL for
+    its ``func`` namespace, modes such as
     "forward-mode", "reverse-mode", "scalar-graph", "compiled"): experiments and the report
     select engines by capability, never by name. ``family`` is the library measured
     ("bobodiff", "torch", ...). ``api`` builds the engine's ArrayAPI in the cell's process.
