@@ -98,7 +98,7 @@ def test_engines_command_lists_a_plugin_in_a_fresh_process(tmp_path):
     rows = {row["engine"]: row for row in json.loads(out)}
     assert rows["fake-plugin"]["available"] and rows["fake-plugin"]["family"] == "fake"
     assert not rows["fake-broken"]["available"]
-    assert "hessian" in rows["torch"]["capabilities"]
+    assert engines.FUNCTIONAL in rows["torch"]["capabilities"]
     assert rows["floor"]["version"].startswith("numpy ")
     text = subprocess.run([sys.executable, "-m", "harness", "engines"], env=env,
                           capture_output=True, text=True, timeout=120, check=True).stdout

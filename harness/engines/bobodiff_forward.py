@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.engines import (
+    FUNCTIONAL,
     ArrayAPI,
     Engine,
     Workload,
@@ -28,18 +29,14 @@ SEEDS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 
 
 def bobodiff_api(options: dict[str, Any]) -> ArrayAPI:
-    """bobodiff as the namespace; bd.hessian and bd.jvp of bd.grad: Dual numbers over the
-    reverse-mode tape (forward-over-reverse)."""
+    """bobodiff as the namespace and as the functional transforms (bd.grad, bd.jvp, ...):
+    forward mode's Dual numbers composed with the reverse-mode tape."""
     import numpy as np
 
     import bobodiff as bd
 
-    def hvp(g: Any, x: Any, v: Any) -> Any:
-        return bd.jvp(bd.grad(g), (x,), (v,))[1]
-
     return ArrayAPI(bd, lambda a: np.asarray(a, dtype=options["dtype"]), np.asarray,
-                    {"hessian": bd.hessian, "hvp": hvp},
-                    {"hessian": "bd.hessian (jacfwd of jacrev)", "hvp": "bd.jvp of bd.grad"})
+                    func=bd, func_name="bd")
 
 
 def build_e1_loop(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -95,7 +92,7 @@ ENGINE = Engine(
     description="bobodiff forward mode (Dual numbers, NumPy tangents)",
     requires=("bobodiff",),
     family="bobodiff", distribution="bobodiff",
-    capabilities=frozenset({"forward-mode", "hessian", "hvp"}),
+    capabilities=frozenset({"forward-mode", FUNCTIONAL}),
     api=bobodiff_api,
     availability=lambda: bobodiff_missing("Dual", "sin", "cos", "log", "exp", "tanh"),
     builders={

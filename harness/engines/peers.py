@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.engines import ArrayAPI, Engine, Workload, cast, loop_workload
+from harness.engines import FUNCTIONAL, ArrayAPI, Engine, Workload, cast, loop_workload
 from harness.experiments import e1_function, e2_network_reverse, e3_network_forward
 
 PARAM_KEYS = ("W1", "b1", "w2", "b2")
@@ -106,19 +106,10 @@ def _jax_e3(full_gradient: bool):
 
 
 def jax_api(options: dict[str, Any]) -> ArrayAPI:
-    """jax.numpy, and jax.hessian / jvp-of-grad, each jitted (compiled at the first call:
-    the warm-up)."""
+    """jax.numpy; value_and_grad and elementwise_grad compiled ahead; jax itself as the
+    functional transforms, compiled by jax.jit (at the first call: the warm-up) and synced
+    by jax.block_until_ready."""
     jax, jnp = _jax(options)
-
-    def hessian(f: Any) -> Any:
-        return jax.jit(jax.hessian(f))
-
-    jitted: dict[Any, Any] = {}
-
-    def hvp(g: Any, x: Any, v: Any) -> Any:
-        if g not in jitted:
-            jitted[g] = jax.jit(lambda x, v: jax.jvp(jax.grad(g), (x,), (v,))[1])
-        return jitted[g](x, v).block_until_ready()
 
     def value_and_grad(g: Any, *example: Any) -> Any:
         compiled, seconds = compile_ahead(jax, jax.value_and_grad(
@@ -143,24 +134,21 @@ def jax_api(options: dict[str, Any]) -> ArrayAPI:
         return call
 
     return ArrayAPI(jnp, jnp.asarray, np.asarray,
-                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad,
-                     "hessian": hessian, "hvp": hvp},
-                    {"value_and_grad": "jit(value_and_grad, has_aux)",
-                     "hessian": "jit(jax.hessian)", "hvp": "jit(jvp of grad)"})
+                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad},
+                    {"value_and_grad": "jit(value_and_grad, has_aux)"},
+                    func=jax, compile=jax.jit, compile_name="jit", sync=jax.block_until_ready)
 
 
 # ------------------------------------------------------------------------------ HIPS autograd
 
 
 def autograd_api(options: dict[str, Any]) -> ArrayAPI:
-    """autograd.numpy; autograd.hessian, and make_hvp (reverse-over-reverse: autograd's
-    forward mode covers few primitives)."""
+    """autograd.numpy; value_and_grad and elementwise_grad by make_vjp; autograd itself as
+    the functional transforms (grad and the rest; no jvp: its forward mode covers few
+    primitives)."""
     import autograd
     import autograd.numpy as anp
     from autograd.tracer import getval
-
-    def hvp(g: Any, x: Any, v: Any) -> Any:
-        return autograd.make_hvp(g)(x)[0](v)
 
     def value_and_grad(g: Any, *example: Any) -> Any:
         def call(*leaves: Any) -> tuple[Any, Any, Any]:
@@ -183,11 +171,10 @@ def autograd_api(options: dict[str, Any]) -> ArrayAPI:
         return call
 
     return ArrayAPI(anp, np.asarray, np.asarray,
-                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad,
-                     "hessian": autograd.hessian, "hvp": hvp},
+                    {"value_and_grad": value_and_grad, "elementwise_grad": elementwise_grad},
                     {"value_and_grad": "make_vjp, then the VJP of 1",
-                     "elementwise_grad": "make_vjp over N points, VJP with ones",
-                     "hessian": "autograd.hessian", "hvp": "make_hvp (reverse over reverse)"})
+                     "elementwise_grad": "make_vjp over N points, VJP with ones"},
+                    func=autograd)
 
 
 def autograd_e2_step(problem: dict[str, Any], options: dict[str, Any]) -> Workload:
@@ -393,14 +380,14 @@ def micrograd_e3_grad(problem: dict[str, Any], options: dict[str, Any]) -> Workl
 JAX = Engine(name="jax", description="JAX (CPU, float64, compiled ahead of time)",
              requires=("jax",), family="jax",
              capabilities=frozenset({"reverse-mode", "forward-mode", "compiled", "value_and_grad",
-                                     "elementwise_grad", "hessian", "hvp"}),
+                                     "elementwise_grad", FUNCTIONAL}),
              api=jax_api,
              builders={("E2", "step"): jax_e2_step, ("E3", "jvp"): _jax_e3(False),
                        ("E3", "grad"): _jax_e3(True)})
 AUTOGRAD = Engine(name="autograd", description="HIPS autograd", requires=("autograd",),
                   family="autograd",
                   capabilities=frozenset({"reverse-mode", "value_and_grad", "elementwise_grad",
-                                          "hessian", "hvp"}),
+                                          FUNCTIONAL}),
                   api=autograd_api,
                   builders={("E2", "step"): autograd_e2_step, ("E3", "grad"): autograd_e3_grad},
                   not_meaningful={("E3", "jvp"): "HIPS autograd is timed in reverse mode only "

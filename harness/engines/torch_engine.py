@@ -1,5 +1,6 @@
 """PyTorch (CPU) adapter: torch.autograd for E2 (and, through its ArrayAPI, the workloads
-experiments write once: E1, E4), torch.func.jvp / jacfwd for E3.
+experiments write once: E1, and those of torch.func's transforms), torch.func.jvp / jacfwd
+for E3.
 
 float64 by default (the run's dtype); threads set with torch.set_num_threads from the config.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.engines import (
+    FUNCTIONAL,
     ArrayAPI,
     Engine,
     Workload,
@@ -29,11 +31,9 @@ def _torch(options: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def torch_api(options: dict[str, Any]) -> ArrayAPI:
-    """torch as the namespace; torch.func.hessian, and torch.func.jvp of torch.func.grad."""
+    """torch as the namespace, autograd's backward() for the adapter's transforms, and
+    torch.func as the functional transforms."""
     torch, dtype = _torch(options)
-
-    def hvp(g: Any, x: Any, v: Any) -> Any:
-        return torch.func.jvp(torch.func.grad(g), (x,), (v,))[1]
 
     def leaf(x: Any) -> Any:
         if isinstance(x, torch.Tensor):
@@ -43,13 +43,10 @@ def torch_api(options: dict[str, Any]) -> ArrayAPI:
     return ArrayAPI(torch, lambda a: torch.as_tensor(a, dtype=dtype),
                     lambda t: t.detach().numpy(),
                     {"value_and_grad": backward_value_and_grad,
-                     "elementwise_grad": backward_elementwise_grad,
-                     "hessian": torch.func.hessian, "hvp": hvp},
+                     "elementwise_grad": backward_elementwise_grad},
                     {"value_and_grad": "autograd: leaf tensors, backward()",
-                     "elementwise_grad": "autograd on N-point tensors, f.sum().backward()",
-                     "hessian": "torch.func.hessian (jacfwd of jacrev)",
-                     "hvp": "torch.func.jvp of torch.func.grad"},
-                    leaf=leaf, to_float=lambda t: t.item())
+                     "elementwise_grad": "autograd on N-point tensors, f.sum().backward()"},
+                    leaf=leaf, to_float=lambda t: t.item(), func=torch.func)
 
 
 def _detached(tensors: list[Any]) -> list[Any]:
@@ -122,7 +119,7 @@ ENGINE = Engine(
     requires=("torch",),
     family="torch",
     capabilities=frozenset({"reverse-mode", "forward-mode", "value_and_grad",
-                            "elementwise_grad", "hessian", "hvp"}),
+                            "elementwise_grad", FUNCTIONAL}),
     api=torch_api,
     builders={
         ("E2", "setup"): build_e2_setup,
