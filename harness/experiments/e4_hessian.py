@@ -1,4 +1,5 @@
-"""E4 - second order (beyond the report): the Hessian of E1's f, forward-over-reverse.
+"""E4 - second order (beyond the report): the Hessian of E1's f, forward over reverse where
+the library has forward mode (autograd: reverse over reverse).
 
 Readings: "loop" = N separate calls, each the 3x3 Hessian of f at one point given as Python
 floats (the library's ``hessian`` of f on a vector of 3, compiled where the library
@@ -86,7 +87,7 @@ class E4Hessian(E1Function):
     cells, inputs and loop shape (its calls_per_op counts Hessians), another derivative."""
 
     NAME = "E4"
-    TITLE = "E4 - the Hessian of E1's f (forward-over-reverse)"
+    TITLE = "E4 - the Hessian of E1's f (second order)"
     PARAMS = {
         "variants": Param("str_list", ["loop", "batch"], "readings to measure",
                           choices=("loop", "batch")),
