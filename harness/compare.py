@@ -45,6 +45,11 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
     if not 0.0 <= min_effect < 1.0:
         raise ValueError(f"min_effect must be in [0, 1) (a relative change), got {min_effect}")
     raw_a, raw_b = _read(run_a), _read(run_b)
+    metric = _metric(raw_a)
+    if _metric(raw_b) != metric:
+        raise ValueError(f"{run_a} measured {metric} and {run_b} {_metric(raw_b)} "
+                         "(run.metric): a ratio between them means nothing; compare two "
+                         "runs of one metric")
     cells_a, cells_b = _cells(raw_a), _cells(raw_b)
     drift = machine_drift(cells_a, cells_b)
     torch_a, torch_b = _torch_ratios(raw_a), _torch_ratios(raw_b)
@@ -66,7 +71,15 @@ def compare_runs(run_a: str | Path, run_b: str | Path,
                      "disturbed": bool(a.get("disturbed") or b.get("disturbed")),
                      **_torch_ratio_move(torch_a.get(key), torch_b.get(key)),
                      **_beyond_drift(a, b, ratio, low, high, min_effect, drift)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs["metric"] = metric
+    return table
+
+
+def _metric(raw: RawData) -> str:
+    """What the run's values are (run.metric): "time" (seconds; a run made before the key)
+    or "instructions"."""
+    return (raw.env.get("config") or {}).get("run", {}).get("metric", "time")
 
 
 def _probe_us(cell: dict[str, Any]) -> float:
@@ -145,14 +158,17 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
                       min_effect: float = MIN_EFFECT) -> str:
     """A plain-text table of the comparison, one cell per line, then the cells of one run."""
     lines = []
+    unit = "instructions" if table.attrs.get("metric") == "instructions" else "s"
+    w = len(f"A ({unit})") + 5  # a column of medians
     if table.empty:
         lines.append("no cells in common between the two runs")
     else:
-        lines.append(f"{'cell':58} {'A (s)':>11} {'B (s)':>11} {'B/A [95% interval]':>24}  note")
+        lines.append(f"{'cell':58} {f'A ({unit})':>{w}} {f'B ({unit})':>{w}} "
+                     f"{'B/A [95% interval]':>24}  note")
     for row in table.itertuples(index=False):
         cell = f"{row.experiment}/{row.variant}/{row.engine}/n={row.size}/{row.dtype}"
         if row.status_a != "ok" or row.status_b != "ok":
-            lines.append(f"{cell:58} {row.status_a:>11} {row.status_b:>11} {'-':>24}")
+            lines.append(f"{cell:58} {row.status_a:>{w}} {row.status_b:>{w}} {'-':>24}")
             continue
         note = "significant" if row.significant else "not significant"
         if row.significant and row.significant_beyond_drift is False:
@@ -160,7 +176,7 @@ def format_comparison(table: pd.DataFrame, only: dict[str, list[str]] | None = N
         if row.disturbed:
             note += " (disturbed)"
         interval = f"{row.ratio_b_over_a:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
-        lines.append(f"{cell:58} {row.median_a_s:11.4g} {row.median_b_s:11.4g} "
+        lines.append(f"{cell:58} {row.median_a_s:{w}.4g} {row.median_b_s:{w}.4g} "
                      f"{interval:>24}  {note}")
     numbered = table[table.ratio_b_over_a.notna()]
     if len(numbered):

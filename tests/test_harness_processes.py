@@ -13,7 +13,7 @@ from harness import config as configuration
 from harness import runner, timing
 from harness.cells import Cell
 from harness.cli import main
-from harness.compare import cells_in_one_run, compare_runs
+from harness.compare import cells_in_one_run, compare_runs, format_comparison
 from harness.report.load import read_raw
 from harness.report.markdown import build_sections
 from harness.report.summary import summarize
@@ -229,11 +229,13 @@ def test_the_noise_probe_counts_another_process_busy_beside_it():
     assert foreign is not None and foreign > 0.4
 
 
-def _write_run(folder, cells, processes=3, disturbed=False, probe_us=None):
+def _write_run(folder, cells, processes=3, disturbed=False, probe_us=None, metric=None):
     """A run folder: cells {(engine, size): list of values per process}; ``probe_us``: the
-    machine probe every cell recorded (none, as in a run made before probes, by default)."""
+    machine probe every cell recorded (none, as in a run made before probes, by default);
+    ``metric``: run.metric (none written, as in a run made before the key, by default)."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = [{"kind": "env", "run_id": folder.name, "config": {"run": {"processes": processes}}}]
+    run = {"processes": processes, **({"metric": metric} if metric else {})}
+    lines = [{"kind": "env", "run_id": folder.name, "config": {"run": run}}]
     for (engine, size), per_process in cells.items():
         cell_id = f"E3/jvp/{engine}/n={size}/float64"
         for p, values in enumerate(per_process):
@@ -252,6 +254,24 @@ def _write_run(folder, cells, processes=3, disturbed=False, probe_us=None):
 def _values(scale, spread=0.01):
     return [[scale * (1 + spread * (p - 1)) * (1 + 0.002 * i) for i in range(3)]
             for p in range(3)]
+
+
+def test_compare_refuses_runs_of_two_metrics_and_names_the_unit(tmp_path):
+    seconds = _write_run(tmp_path / "seconds", {("floor", 10): _values(1e-5)})
+    counted = _write_run(tmp_path / "counted", {("floor", 10): _values(6e4)},
+                         metric="instructions")
+    # a ratio of instructions to seconds means nothing: both orders are refused, naming both
+    for a, b in ((seconds, counted), (counted, seconds)):
+        with pytest.raises(ValueError, match="instructions") as error:
+            compare_runs(a, b)
+        assert str(a) in str(error.value) and str(b) in str(error.value)
+    old = _write_run(tmp_path / "old", {("floor", 10): _values(1.1e-5)})  # no run.metric
+    assert format_comparison(compare_runs(old, seconds)).splitlines()[0].split()[1:3] == \
+        ["A", "(s)"]
+    again = _write_run(tmp_path / "again", {("floor", 10): _values(6.1e4)},
+                       metric="instructions")
+    header = format_comparison(compare_runs(counted, again)).splitlines()[0]
+    assert "A (instructions)" in header and "B (instructions)" in header
 
 
 def test_compare_calls_a_real_change_significant_and_noise_not(tmp_path, capsys):
