@@ -143,6 +143,15 @@ def _np_zero_base(x: Any, y: Any) -> Any:
     return np.logical_and(np.equal(x, 0), np.greater_equal(y, 0)).astype(dtype)
 
 
+def _m_zero_power(x: float, y: float) -> float:
+    return 1.0 if x == 0.0 and y == 0.0 else 0.0
+
+
+def _np_zero_power(x: Any, y: Any) -> Any:
+    dtype = np.result_type(x, y, 1.0)
+    return np.logical_and(np.equal(x, 0), np.equal(y, 0)).astype(dtype)
+
+
 def _np_step(x: Any) -> Any:
     x = np.asarray(x)
     return (x > 0).astype(np.result_type(x, 1.0))
@@ -242,6 +251,7 @@ _NUMPY_COMMON: dict[str, Callable[..., Any]] = dict(
     step=_np_step,
     maxgrad=_np_maxgrad,
     zero_base=_np_zero_base,
+    zero_power=_np_zero_power,
     sum=_np_sum,
     reshape=_np_reshape,
     transpose=_np_transpose,
@@ -269,6 +279,7 @@ MATH = Backend(
         "step": _m_step,
         "maxgrad": _m_maxgrad,
         "zero_base": _m_zero_base,
+        "zero_power": _m_zero_power,
         "sum": _float_sum,
         "shape": lambda x: (),
     },
@@ -519,13 +530,19 @@ def _read_by(reads: tuple[tuple[int, ...], ...] | None,
 
 
 def _pow_base_partial(o: Any, x: Any, y: Any) -> Any:
-    """d(x**y)/dx = y * x**(y - 1); for the exponents 1 and 2 (plain numbers, the common
-    case ``x**2``) without the power."""
-    if type(y) is int or type(y) is float:
-        if y == 1:
-            return ONE
-        if y == 2:
-            return o.mul(y, x)
+    """d(x**y)/dx = y * x**(y - 1); 0 where y = 0 (as torch and JAX: x**0 is 1 for every x,
+    and 0 * 0**-1 would be nan at x = 0). For an exponent with a shape (an array, a Dual or
+    Tensor, a jit tracer) ``zero_power`` is 1 where x = 0 and y = 0, so that the power is
+    taken of 1 there; a number exponent (or the symbol of one, when reverse mode writes the
+    derivative of ``x ** n`` inline) is tested once, and 1 and 2 need no power (``x**2``)."""
+    if hasattr(y, "shape"):
+        return o.mul(y, o.pow(o.add(x, o.zero_power(x, y)), o.sub(y, 1.0)))
+    if y == 0:
+        return 0.0
+    if y == 1:
+        return ONE
+    if y == 2:
+        return o.mul(y, x)
     return o.mul(y, o.pow(x, o.sub(y, 1.0)))
 
 
@@ -836,7 +853,8 @@ class NonDifferentiable:
 NON_DIFFERENTIABLE: dict[str, NonDifferentiable] = {
     r.name: r
     for r in (NonDifferentiable("step"), NonDifferentiable("sign"),
-              NonDifferentiable("maxgrad", 2), NonDifferentiable("zero_base", 2))
+              NonDifferentiable("maxgrad", 2), NonDifferentiable("zero_base", 2),
+              NonDifferentiable("zero_power", 2))
 }
 
 RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + _STRUCTURAL}

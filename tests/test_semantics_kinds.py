@@ -156,6 +156,57 @@ def test_pow_exponent_second_derivative_at_a_zero_base_is_zero():
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
 
 
+# d(x**y)/dx where the exponent is 0: x**0 is 1 for every x, so 0, also at x == 0 (torch
+# and JAX take it 0 there; y * x**(y - 1) would be 0 * 0**-1 = nan).
+ZERO_EXPONENT_BASES = np.array([0.0, 0.0, 0.0, -2.0, 1.5, 0.0])
+ZERO_EXPONENT_POWERS = np.array([0.0, 2.0, 1.0, 0.0, 0.0, 3.0])
+
+
+def _torch_base_grads(y: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """torch's d/dx and d²/dx² of sum(x**y) at ZERO_EXPONENT_BASES."""
+    x = torch.tensor(ZERO_EXPONENT_BASES)
+    y = torch.tensor(y) if isinstance(y, np.ndarray) else y
+    f = lambda x: (x**y).sum()  # noqa: E731
+    return (torch.func.grad(f)(x).numpy(),
+            torch.diagonal(torch.func.hessian(f)(x)).numpy())
+
+
+@pytest.mark.parametrize("exponent", [0, 0.0, ZERO_EXPONENT_POWERS], ids=["0", "0.0", "array"])
+@pytest.mark.parametrize("path", ["grad", "Tensor", "jvp", "jacfwd", "jit(grad)", "floats",
+                                  "hessian"])
+def test_pow_base_derivative_at_a_zero_exponent_is_torchs(exponent, path):
+    expected, second = _torch_base_grads(exponent)
+    x = ZERO_EXPONENT_BASES
+
+    def f(x):
+        return (x**exponent).sum()
+
+    if path == "grad":
+        got = bd.grad(f)(x)
+    elif path == "Tensor":
+        t = bd.Tensor(x.copy())
+        f(t).backward()
+        got = t.grad
+    elif path == "jvp":
+        got = np.array([bd.jvp(f, (x,), (e,))[1] for e in np.eye(len(x))])
+    elif path == "jacfwd":
+        got = bd.jacfwd(f)(x)
+    elif path == "jit(grad)":
+        got = bd.jit(bd.grad(f))(x)
+    elif path == "floats":  # one float at a time, both modes, also with a float exponent
+        powers = np.broadcast_to(exponent, x.shape)
+        got = np.array([bd.grad(lambda a, b: a**b)(float(a), float(b))
+                        for a, b in zip(x, powers)])
+        tangents = [bd.jvp(lambda a, b=float(b): a**b, (float(a),), (1.0,))[1]
+                    for a, b in zip(x, powers)]
+        np.testing.assert_allclose(tangents, expected, rtol=1e-12)
+    else:
+        got = np.diagonal(bd.hessian(f)(x))
+        expected = second
+    assert not np.isnan(got).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------------------
 # Item 7: float32 is kept
 # --------------------------------------------------------------------------------------
