@@ -207,8 +207,8 @@ def _match(g: Any, like: Any) -> Any:
         return g
     if type(like) is float:
         return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
-    float_of = getattr(like, "_float_result", None)  # a jit Tracer standing for a float
-    return g if float_of is None else float_of(g)
+    like_of = getattr(like, "_gradient_like", None)  # a jit Tracer
+    return g if like_of is None else like_of(g)
 
 
 def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:

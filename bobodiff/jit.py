@@ -121,16 +121,26 @@ class Tracer(Wrapper):
     def __repr__(self) -> str:
         return f"Tracer({self.name}, shape={self.shape})"
 
-    def _float_result(self, g: Any) -> Any:
-        """``g`` (a gradient with respect to this value) as a Python float when this stands
-        for a float argument: float in, float out, as without jit."""
-        if type(self.value) is not float:
+    def _gradient_like(self, g: Any) -> Any:
+        """``g`` (a gradient with respect to this value) of this value's kind, as without
+        jit: a Python float for a float argument, an array of its dtype for an array (as a
+        leaf's gradient in a graph that mixes in other dtypes)."""
+        value = self.value
+        if type(value) is float:
+            if type(g) is Tracer:
+                if g.trace is self.trace and type(g.value) is not float and g.shape == ():
+                    return self.trace.as_float(g)
+                return g
+            return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
+        if type(value) is not np.ndarray:
             return g
         if type(g) is Tracer:
-            if g.trace is self.trace and type(g.value) is not float and g.shape == ():
-                return self.trace.as_float(g)
+            if g.trace is self.trace and g.dtype != value.dtype:
+                return self.trace.as_dtype(g, value.dtype)
             return g
-        return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
+        if isinstance(g, np.ndarray | np.generic) and g.dtype != value.dtype:
+            return np.asarray(g, dtype=value.dtype)
+        return g
 
 
 # How each primitive is written out. Operands are names or literals.
@@ -266,6 +276,17 @@ class _Trace:
         """``float(x)`` for a traced 0-d value, recorded."""
         value = float(np.asarray(x.value).reshape(()))
         name = self._add(_Eq("", "float", "float", (x.name,), (None,), (x.name,), value))
+        return Tracer(value, name, self, x._level)
+
+    def as_dtype(self, x: Tracer, dtype: np.dtype) -> Tracer:
+        """``np.asarray(x, dtype=dtype)`` for a traced value, recorded (a ghost stays one)."""
+        v = x.value
+        if _is_ghost(v):
+            value = np.broadcast_to(v[(slice(0, 1),) * v.ndim].astype(dtype), v.shape)
+        else:
+            value = np.asarray(v, dtype=dtype)
+        name = self._add(_Eq("", "astype", "call", (x.name,), (None,), (x.name,), value,
+                             fn="np.asarray", keywords=(f"dtype={self.constant(dtype)}",)))
         return Tracer(value, name, self, x._level)
 
     def record(self, rule: Any, args: tuple, params: dict, level: int) -> Any:

@@ -161,6 +161,28 @@ def test_float32_is_kept():
     assert g.dtype == np.float32
 
 
+MIXED_DTYPES = {
+    "a float64 constant": lambda x, w: bd.sum(x * np.linspace(1.0, 2.0, 3)),
+    "a float64 argument": lambda x, w: bd.sum(bd.sin(x) * w),
+    "a 0-d float64 argument": lambda x, w: bd.sum(x * x) * w[0],
+}
+
+
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacrev"])
+@pytest.mark.parametrize("case", sorted(MIXED_DTYPES))
+def test_a_float32_input_of_a_float64_graph_gets_a_float32_gradient_as_uncompiled(transform,
+                                                                                 case):
+    # the uncompiled transforms give a leaf's gradient its dtype (as torch); the compiled
+    # program gave float64 for the float32 input
+    x = np.array([0.5, -1.25, 2.0], dtype=np.float32)
+    w = np.array([1.5, 0.25, -3.0])
+    g = getattr(bd, transform)(MIXED_DTYPES[case], (0, 1))
+    expected, got = g(x, w), bd.jit(g)(x, w)
+    _same(got, expected)
+    grads = expected[1] if transform == "value_and_grad" else expected
+    assert grads[0].dtype == np.float32 and grads[1].dtype == np.float64
+
+
 def test_value_dependent_control_flow_raises_at_trace_time():
     def f(x):
         if x > 0:
