@@ -48,8 +48,11 @@ def _as_input(x: Any, what: str) -> Any:
         if x.dtype.kind != "f":
             return x.astype(np.float64)
         return x
-    if isinstance(x, float | np.floating) or getattr(x, "_is_bobodiff_wrapper", False):
+    if isinstance(x, float | np.floating):
         return x
+    if getattr(x, "_is_bobodiff_wrapper", False):
+        as_float = getattr(x, "_as_float_input", None)  # a jit Tracer: records the cast
+        return x if as_float is None else as_float()
     if isinstance(x, list | tuple):
         return np.asarray(x, dtype=np.float64)
     raise TypeError(f"{what}: cannot differentiate with respect to a {type(x).__name__}; "

@@ -121,10 +121,19 @@ class Tracer(Wrapper):
     def __repr__(self) -> str:
         return f"Tracer({self.name}, shape={self.shape})"
 
+    def _as_float_input(self) -> Tracer:
+        """This value as a transformation's input: an integer or bool array becomes a
+        float64 one (recorded), as a transformation makes it without jit."""
+        value = self.value
+        if type(value) is np.ndarray and value.dtype.kind != "f":
+            return self.trace.as_dtype(self, np.dtype(np.float64))
+        return self
+
     def _gradient_like(self, g: Any) -> Any:
         """``g`` (a gradient with respect to this value) of this value's kind, as without
-        jit: a Python float for a float argument, an array of its dtype for an array (as a
-        leaf's gradient in a graph that mixes in other dtypes)."""
+        jit: a Python float for a float argument; for an array, an array (0-d too, where
+        NumPy's operations give a scalar) of its dtype, float64 for an integer one (as a
+        Tensor's data), also in a graph that mixes in other dtypes."""
         value = self.value
         if type(value) is float:
             if type(g) is Tracer:
@@ -134,13 +143,12 @@ class Tracer(Wrapper):
             return float(g) if isinstance(g, np.ndarray | np.floating) and g.ndim == 0 else g
         if type(value) is not np.ndarray:
             return g
+        dtype = value.dtype if value.dtype.kind == "f" else np.dtype(np.float64)
         if type(g) is Tracer:
-            if g.trace is self.trace and g.dtype != value.dtype:
-                return self.trace.as_dtype(g, value.dtype)
+            if g.trace is self.trace and (g.dtype != dtype or type(g.value) is not np.ndarray):
+                return self.trace.as_dtype(g, dtype)
             return g
-        if isinstance(g, np.ndarray | np.generic) and g.dtype != value.dtype:
-            return np.asarray(g, dtype=value.dtype)
-        return g
+        return np.asarray(g, dtype=dtype)  # a constant gradient (of the argument's shape)
 
 
 # How each primitive is written out. Operands are names or literals.

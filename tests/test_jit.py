@@ -183,6 +183,24 @@ def test_a_float32_input_of_a_float64_graph_gets_a_float32_gradient_as_uncompile
     assert grads[0].dtype == np.float32 and grads[1].dtype == np.float64
 
 
+@pytest.mark.parametrize("x", [np.array([1, -2, 3]), np.array([True, False]), np.array(1.5),
+                               np.array(-0.5, np.float32), np.array([[2]], np.int32)],
+                         ids=["int64", "bool", "0-d", "0-d float32", "int32 (1, 1)"])
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "jacrev", "jacfwd", "hessian",
+                                       "jvp"])
+def test_an_integer_or_0d_array_input_gives_what_the_uncompiled_transform_gives(x, transform):
+    # a transformation differentiates an integer array as float64: the compiled program
+    # gave int64 [3, -6, 9] for the gradient of sum(x * x * 1.5) and int64 values and
+    # tangents for jvp(x * x); a 0-d array's gradient is a 0-d array, the compiled program
+    # gave a NumPy scalar
+    if transform == "jvp":
+        def g(x):
+            return bd.jvp(lambda x: x * x, (x,), (x,))
+    else:
+        g = getattr(bd, transform)(lambda x: bd.sum(x * x * 1.5))
+    _same(bd.jit(g)(x), g(x))
+
+
 def test_value_dependent_control_flow_raises_at_trace_time():
     def f(x):
         if x > 0:
