@@ -122,6 +122,16 @@ def _np_softplus(x: Any) -> Any:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+# As NumPy's maximum: nan if either operand is (a comparison with nan is False), and the
+# second operand on a tie (maximum(-0.0, 0.0) is 0.0).
+def _m_maximum(x: float, y: float) -> float:
+    return x if x > y or x != x else y
+
+
+def _m_relu(x: float) -> float:
+    return 0.0 if x <= 0.0 else x  # nan stays nan
+
+
 def _m_step(x: float) -> float:
     return 1.0 if x > 0 else 0.0
 
@@ -586,17 +596,20 @@ _ELEMENTWISE = [
     Elementwise("maximum", (
         lambda o, x, y, out: o.maxgrad(x, y),
         lambda o, x, y, out: o.maxgrad(y, x),
-    ), domain="away_from_kinks", on_float=lambda x, y: x if x >= y else y,
+    ), domain="away_from_kinks", on_float=_m_maximum,
         on_array=np.maximum, doc="Elementwise maximum; where x == y the gradient is split half "
                                  "and half."),
     Elementwise("neg", (lambda o, x, out: MINUS_ONE,), methods=("__neg__",), infix="-{0}",
                 precedence=3, ufunc=np.negative, reads_values=False),
     Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0),
-                on_float=math.sin, on_array=np.sin, doc="Sine, elementwise."),
+                on_float=_m_guard(math.sin, np.sin), on_array=np.sin,
+                doc="Sine, elementwise."),
     Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0),
-                on_float=math.cos, on_array=np.cos, doc="Cosine, elementwise."),
+                on_float=_m_guard(math.cos, np.cos), on_array=np.cos,
+                doc="Cosine, elementwise."),
     Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan",
-                on_float=math.tan, on_array=np.tan, doc="Tangent, elementwise."),
+                on_float=_m_guard(math.tan, np.tan), on_array=np.tan,
+                doc="Tangent, elementwise."),
     Elementwise("exp", (lambda o, x, out: out,),
                 on_float=_m_guard(math.exp, np.exp), on_array=np.exp,
                 doc="Exponential, elementwise."),
@@ -621,7 +634,7 @@ _ELEMENTWISE = [
                 on_float=_m_softplus, on_array=_np_softplus,
                 doc="log(1 + exp(x)), elementwise, overflow-free; its derivative is sigmoid."),
     Elementwise("relu", (lambda o, x, out: o.step(x),), domain="away_from_kinks",
-                on_float=lambda x: x if x > 0.0 else 0.0, on_array=lambda x: np.maximum(x, 0),
+                on_float=_m_relu, on_array=lambda x: np.maximum(x, 0),
                 doc="max(x, 0), elementwise; derivative 0 at 0."),
     Elementwise("abs", (lambda o, x, out: o.sign(x),), domain="away_from_kinks",
                 on_float=abs, on_array=np.abs, methods=("__abs__",),

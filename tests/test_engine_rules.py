@@ -7,6 +7,7 @@ below (the suite fails if one is missing).
 
 from __future__ import annotations
 
+import itertools
 import operator
 
 import numpy as np
@@ -261,6 +262,30 @@ def test_elementwise_public_spelling_returns_matching_kind(name, data):
     assert type(fn(bd.Tensor(args[0]), *args[1:])) is bd.Tensor
     if rule.arity == 2:
         assert type(fn(args[0], bd.Dual(args[1]))) is bd.Dual
+
+
+SPECIAL_FLOATS = [float("nan"), float("inf"), float("-inf"), 0.0, -0.0, 1e308, -1e308, 5e-324,
+                  -1000.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE_NAMES)
+def test_elementwise_on_floats_is_numpys_at_nan_infinities_and_extremes(name):
+    # Floats follow NumPy at domain edges: sin(inf) raised math's ValueError on floats
+    # (NumPy: nan), relu(nan) and maximum(nan, 1.0) gave 0.0 and 1.0 (NumPy and torch: nan)
+    rule = RULES[name]
+    fn = public_fn(name)
+    paths = {"Tensor": lambda *xs: fn(*map(bd.Tensor, xs)).data,
+             "Dual": lambda *xs: fn(*(bd.Dual(x, 1.0) for x in xs)).value}
+    if name not in OPERATORS:  # an operator on plain floats is Python's own
+        paths.update({"float": fn, "jit": bd.jit(fn)})
+    with np.errstate(all="ignore"):
+        for xs in itertools.product(SPECIAL_FLOATS, repeat=rule.arity):
+            expected = numpy_value(name)(*(np.array(x) for x in xs))
+            for path, f in paths.items():
+                got = f(*xs)
+                assert type(got) is float, (path, xs, type(got))
+                assert got == expected or np.isnan(got) and np.isnan(expected), (path, xs, got,
+                                                                                 expected)
 
 
 # --------------------------------------------------------------------------------------
