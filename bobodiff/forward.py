@@ -26,6 +26,8 @@ from ._state import STATE
 from .core import _NO_PARAMS, Wrapper, apply, compute, level_operator, operator_methods
 from .rules import (
     MATH,
+    MATH_ERRORS,
+    MATH_FAST,
     MINUS_ONE,
     NUMPY,
     ONE,
@@ -439,12 +441,15 @@ def unary(rule: Any, math_fn: Any, x: Dual) -> Dual:
     """An elementwise ``rule`` on one Dual; ``math_fn`` computes it on a float."""
     x0 = x.value
     if type(x0) is float:
-        out = math_fn(x0)
-        t = x._tangent
-        if type(t) is float:  # all floats
-            p = rule.partials[0](MATH, x0, out)
-            return Dual._make(out, t if p is ONE else (-t if p is MINUS_ONE else p * t),
-                              x._level)
+        try:  # math's own functions: MATH_ERRORS where NumPy gives nan/inf (sin(inf))
+            out = math_fn(x0)
+            t = x._tangent
+            if type(t) is float:  # all floats
+                p = rule.partials[0](MATH_FAST, x0, out)
+                return Dual._make(out, t if p is ONE else (-t if p is MINUS_ONE else p * t),
+                                  x._level)
+        except MATH_ERRORS:  # NumPy's answer, through MATH
+            out = getattr(MATH, rule.name)(x0)
         ops = MATH
     else:
         ops = backend_for((x0,))

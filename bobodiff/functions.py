@@ -15,12 +15,13 @@ from .forward import Dual
 from .forward import unary as forward_unary
 from .reverse import Tensor
 from .reverse import unary as reverse_unary
-from .rules import ELEMENTWISE, GENERIC, STRUCTURAL
+from .rules import ELEMENTWISE, GENERIC, MATH, MATH_ERRORS, STRUCTURAL
 
 
 def _named(rule: Any) -> Any:
     """The public function of an elementwise rule that has primals (``bobodiff.sin``, ...)."""
     on_float = rule.on_float
+    numpy_on_float = getattr(MATH, rule.name)  # NumPy's answer where math raises
     if rule.arity == 2:
         def fn(x: Any, y: Any) -> Any:
             return apply(rule, (x, y))
@@ -28,7 +29,10 @@ def _named(rule: Any) -> Any:
         def fn(x: Any) -> Any:
             t = type(x)
             if t is float:
-                return on_float(x)
+                try:
+                    return on_float(x)
+                except MATH_ERRORS:
+                    return numpy_on_float(x)
             if t is Tensor:
                 return reverse_unary(rule, on_float, x)
             if t is Dual:

@@ -34,7 +34,18 @@ from ._state import STATE, recording
 
 # (apply: called by the operators generated below)
 from .core import Wrapper, apply, compute, level_operator, operator_methods  # noqa: F401
-from .rules import MATH, MINUS_ONE, ONE, RULES, Elementwise, backend_for, shape_of, unbroadcast
+from .rules import (
+    MATH,
+    MATH_ERRORS,  # noqa: F401  (the generated unary's)
+    MATH_FAST,  # noqa: F401  (the generated unary's)
+    MINUS_ONE,
+    ONE,
+    RULES,
+    Elementwise,
+    backend_for,
+    shape_of,
+    unbroadcast,
+)
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "gc_paused"]
 
@@ -470,13 +481,16 @@ def unary(rule, math_fn, x):
     \"\"\"An elementwise ``rule`` on one Tensor; ``math_fn`` computes it on a float.\"\"\"
     x0 = x.data
     if type(x0) is float:
-        out = math_fn(x0)
-        if x.requires_grad and {_RECORDING.format(level="x._level")}:
-            d = rule.partials[0](MATH, x0, out)
-            d = d if type(d) is float else _local(d)
+        try:  # math's own functions: MATH_ERRORS where NumPy gives nan/inf (sin(inf))
+            out = math_fn(x0)
+            if x.requires_grad and {_RECORDING.format(level="x._level")}:
+                d = rule.partials[0](MATH_FAST, x0, out)
+                d = d if type(d) is float else _local(d)
 """ + _indent(_FLOAT_NODE.format(out="out", level="x._level", p0="x", p1="None", d0="d",
-                                 d1="None"), 12) + f"""\
-        return _float_constant(out, x._level)
+                                 d1="None"), 16) + f"""\
+            return _float_constant(out, x._level)
+        except MATH_ERRORS:
+            pass  # the general route computes NumPy's answer through MATH
     out = compute(rule, (x0,), _NO_PARAMS)
     p0 = x if x.requires_grad and {_RECORDING.format(level="x._level")} else None
     return _node(out, x._level, rule, p0, None, x0, None, _NO_PARAMS)

@@ -87,11 +87,17 @@ def _m_pow(a: float, b: float) -> float:
     return r
 
 
+#: What ``math`` raises where NumPy gives nan or inf with a warning (sin(inf), exp(1000),
+#: log(0)): a fast path that calls ``math`` itself catches these and computes again through
+#: :data:`MATH`, which gives NumPy's answer.
+MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+
+
 def _m_guard(fn: Callable[[float], float], np_fn: Callable[..., Any]) -> Callable[[float], float]:
     def guarded(x: float) -> float:
         try:
             return fn(x)
-        except (ValueError, OverflowError, ZeroDivisionError):
+        except MATH_ERRORS:
             return _np_float(np_fn, x)
 
     guarded.__name__ = fn.__name__
@@ -395,6 +401,8 @@ class Elementwise:
     partial_is: tuple[str, float] | None = None
     #: The primal on Python floats and on arrays, for a named function (``bobodiff.sin``);
     #: None for an operator (``+ - * / **``, whose primals are the backends' arithmetic).
+    #: ``math``'s own function may be the float primal: it raises :data:`MATH_ERRORS` where
+    #: NumPy gives nan or inf, and :data:`MATH` holds it guarded (NumPy's answer there).
     on_float: Callable[..., Any] | None = None
     on_array: Callable[..., Any] | None = None
     #: The docstring of the public function ``bobodiff.<name>`` made from this entry.
@@ -602,28 +610,25 @@ _ELEMENTWISE = [
     Elementwise("neg", (lambda o, x, out: MINUS_ONE,), methods=("__neg__",), infix="-{0}",
                 precedence=3, ufunc=np.negative, reads_values=False),
     Elementwise("sin", (lambda o, x, out: o.cos(x),), partial_is=("cos", 1.0),
-                on_float=_m_guard(math.sin, np.sin), on_array=np.sin,
-                doc="Sine, elementwise."),
+                on_float=math.sin, on_array=np.sin, doc="Sine, elementwise."),
     Elementwise("cos", (lambda o, x, out: o.neg(o.sin(x)),), partial_is=("sin", -1.0),
-                on_float=_m_guard(math.cos, np.cos), on_array=np.cos,
-                doc="Cosine, elementwise."),
+                on_float=math.cos, on_array=np.cos, doc="Cosine, elementwise."),
     Elementwise("tan", (lambda o, x, out: o.add(1.0, o.mul(out, out)),), domain="tan",
-                on_float=_m_guard(math.tan, np.tan), on_array=np.tan,
-                doc="Tangent, elementwise."),
+                on_float=math.tan, on_array=np.tan, doc="Tangent, elementwise."),
     Elementwise("exp", (lambda o, x, out: out,),
-                on_float=_m_guard(math.exp, np.exp), on_array=np.exp,
+                on_float=math.exp, on_array=np.exp,
                 doc="Exponential, elementwise."),
     Elementwise("expm1", (lambda o, x, out: o.add(out, 1.0),),
-                on_float=_m_guard(math.expm1, np.expm1), on_array=np.expm1,
+                on_float=math.expm1, on_array=np.expm1,
                 doc="exp(x) - 1, elementwise, accurate near 0."),
     Elementwise("log", (lambda o, x, out: o.div(1.0, x),), domain="positive",
-                on_float=_m_guard(math.log, np.log), on_array=np.log,
+                on_float=math.log, on_array=np.log,
                 doc="Natural logarithm, elementwise (nan + RuntimeWarning below 0, as NumPy)."),
     Elementwise("log1p", (lambda o, x, out: o.div(1.0, o.add(1.0, x)),), domain="positive",
-                on_float=_m_guard(math.log1p, np.log1p), on_array=np.log1p,
+                on_float=math.log1p, on_array=np.log1p,
                 doc="log(1 + x), elementwise, accurate near 0 (nan + RuntimeWarning below -1)."),
     Elementwise("sqrt", (lambda o, x, out: o.div(0.5, out),), domain="positive",
-                on_float=_m_guard(math.sqrt, np.sqrt), on_array=np.sqrt,
+                on_float=math.sqrt, on_array=np.sqrt,
                 doc="Square root, elementwise (nan + RuntimeWarning below 0, as NumPy)."),
     Elementwise("tanh", (lambda o, x, out: o.sub(1.0, o.mul(out, out)),),
                 on_float=math.tanh, on_array=np.tanh, doc="Hyperbolic tangent, elementwise."),
@@ -875,8 +880,17 @@ RULES: dict[str, Elementwise | Structural] = {r.name: r for r in _ELEMENTWISE + 
 
 ELEMENTWISE: dict[str, Elementwise] = {r.name: r for r in _ELEMENTWISE}
 
+MATH_FAST = Backend("math-fast", 0, **{k: v for k, v in vars(MATH).items()
+                                        if k not in ("name", "rank")})
+"""As :data:`MATH`, with ``math``'s own functions, which raise :data:`MATH_ERRORS` where NumPy
+gives nan or inf: for the float fast paths, which catch those and use :data:`MATH` then (a
+guard's Python frame on every sin would cost more than the sin)."""
+
 for _rule in _ELEMENTWISE:  # a named function's primals, from its entry
     if _rule.on_array is not None:
         setattr(NUMPY, _rule.name, _rule.on_array)
-        setattr(MATH, _rule.name, _rule.on_float)
+        setattr(MATH_FAST, _rule.name, _rule.on_float)
+        raises = _rule.on_float is getattr(math, _rule.name, None)
+        setattr(MATH, _rule.name, _m_guard(_rule.on_float, _rule.on_array) if raises
+                else _rule.on_float)
 STRUCTURAL: dict[str, Structural] = {r.name: r for r in _STRUCTURAL}
