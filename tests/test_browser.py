@@ -28,10 +28,10 @@ def _harness(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory) -> Path:
-    """What `make bench CONFIG=configs/smoke.toml` leaves: a run, then its named profiles."""
-    out = tmp_path_factory.mktemp("results")
-    run_dir = Path(_harness("run", str(SMOKE), "--out", str(out), "--no-progress"))
+def page(smoke_copy) -> Path:
+    """What `make bench CONFIG=configs/smoke.toml` leaves: a run (a copy of the session's
+    smoke run, conftest.py), then its named profiles."""
+    run_dir = smoke_copy()
     _harness("profile", str(SMOKE), "--named", "--run", str(run_dir), "--no-progress")
     return run_dir / "index.html"
 

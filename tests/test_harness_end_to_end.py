@@ -38,14 +38,9 @@ def run_harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """The smoke config run once for this module; returns its run folder."""
-    out = tmp_path_factory.mktemp("results")
-    done = run_harness("run", str(SMOKE), "--out", str(out), "--no-progress")
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = Path(done.stdout.strip().splitlines()[-1])
-    assert run_dir.parent == out
-    return run_dir
+def smoke_run(smoke_copy) -> Path:
+    """This module's copy of the session's smoke run (conftest.py); its run folder."""
+    return smoke_copy()
 
 
 def raw_lines(run_dir: Path) -> list[dict]:
